@@ -1,0 +1,1 @@
+"""groupplug for Apache Airflow 3 (``pip install 'groupplug[airflow]'``)."""

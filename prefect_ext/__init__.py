@@ -1,0 +1,1 @@
+"""groupplug for Prefect 3 (``pip install 'groupplug[prefect]'``)."""
