@@ -1,4 +1,4 @@
-"""The plugins groupplug registers itself, as ordinary plugins (the adapters arrive by entry point)."""
+"""Plugins groupplug registers itself, as ordinary plugins (adapters come by entry point)."""
 
 from __future__ import annotations
 

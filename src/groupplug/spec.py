@@ -81,7 +81,7 @@ class Group:
 
     @property
     def lead(self) -> Task | None:
-        """The lead member: the one ``lead=True`` task, or the only task; None for a parent-only group."""
+        """The one ``lead=True`` task, or the only task; None for a parent-only group."""
         if len(self.tasks) == 1:
             return self.tasks[0]
         leads = [t for t in self.tasks if t.lead]

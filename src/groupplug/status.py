@@ -40,6 +40,7 @@ class EventKind(str, Enum):
     FAILED = "failed"
     RETRYING = "retrying"  # main work failed and will run again
     SKIPPED = "skipped"
+    UPSTREAM_FAILED = "upstream_failed"  # an input inside the group did not succeed
 
 
 class Event(NamedTuple):
@@ -70,6 +71,7 @@ _FINISHING = {
     EventKind.SUCCEEDED: MemberState.SUCCEEDED,
     EventKind.FAILED: MemberState.FAILED,
     EventKind.SKIPPED: MemberState.SKIPPED,
+    EventKind.UPSTREAM_FAILED: MemberState.UPSTREAM_FAILED,
 }
 _RESTARTABLE = frozenset({MemberState.WAITING, MemberState.RUNNING, MemberState.RETRYING})
 

@@ -1,0 +1,149 @@
+"""One member's life on the local engine: setup, arrive, wait for release, main work, retries.
+
+The member thread only reports events; the runner's loop decides (through the status engine)
+and controls the member through :meth:`LocalMember.release`, :meth:`stop` and :meth:`restart`.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from ._process import ShellProcess
+from .spec import Task
+from .status import Event, EventKind
+
+Emit = Callable[[Event], None]
+
+
+class LocalMember:
+    def __init__(self, task: Task, group_path: str, log_path: Path, emit: Emit):
+        self.task = task
+        self.group_path = group_path
+        self.log_path = log_path
+        self._emit = emit
+        self._released = threading.Event()
+        self._wakeup = threading.Event()  # interrupts a retry delay
+        self._lock = threading.Lock()
+        self._process: ShellProcess | None = None
+        self._stopped = False
+        self._restart_epoch: int | None = None
+        self.inputs_ready = threading.Event()
+        self.inputs_failed: str | None = None
+        self.setup_finished_at: float | None = None
+        self.started_at: float | None = None
+        self.finished_at: float | None = None
+        self.thread = threading.Thread(
+            target=self._run, name=f"groupplug:{group_path}.{task.name}", daemon=True
+        )
+
+    # ------------------------------------------------------------------ control (runner side)
+    def release(self) -> None:
+        self._released.set()
+
+    def stop(self) -> None:
+        """Stop for good: kill whatever runs (setup or main) and end the thread."""
+        with self._lock:
+            self._stopped = True
+            process = self._process
+        self.finished_at = self.finished_at or time.time()
+        self._released.set()
+        self._wakeup.set()
+        self.inputs_ready.set()
+        if process is not None:
+            process.kill()
+
+    def restart(self, epoch: int) -> None:
+        """Kill the main work (if running) and arrive again for barrier ``epoch``."""
+        with self._lock:
+            self._restart_epoch = epoch
+            process = self._process
+        self._released.set()
+        self._wakeup.set()
+        if process is not None:
+            process.kill()
+
+    # ------------------------------------------------------------------ the member thread
+    def _run(self) -> None:
+        if self._prepare():
+            self._main_loop()
+
+    def _prepare(self) -> bool:
+        """Wait for inputs, run the setup step; False when the member ended before arriving."""
+        self.inputs_ready.wait()
+        if self._stopped:
+            return False
+        if self.inputs_failed:
+            self._finish(EventKind.UPSTREAM_FAILED, self.inputs_failed)
+            return False
+        if self.task.setup:
+            self._emit(Event(EventKind.SETUP_STARTED, self.task.name))
+            rc = self._shell(self.task.setup, "setup")
+            if self._stopped:
+                return False
+            if rc != 0:
+                self._finish(EventKind.FAILED, f"setup failed (exit {rc})")
+                return False
+        self.setup_finished_at = time.time()
+        return True
+
+    def _main_loop(self) -> None:
+        name = self.task.name
+        attempts = 0
+        epoch = -1
+        while True:
+            self._released.clear()
+            self._emit(Event(EventKind.ARRIVED, name, epoch=epoch))
+            self._released.wait()
+            if self._stopped:
+                return
+            if self._take_restart() is not None:
+                epoch = self._restart_epoch_taken
+                continue
+            attempts += 1
+            self.started_at = time.time()
+            self._emit(Event(EventKind.STARTED, name))
+            rc = self._shell(self.task.command or "true", f"attempt {attempts}")
+            if self._stopped:
+                return
+            if self._take_restart() is not None:
+                epoch = self._restart_epoch_taken
+                continue
+            if rc == 0:
+                self._finish(EventKind.SUCCEEDED, "")
+                return
+            if attempts > self.task.retries:
+                self._finish(EventKind.FAILED, f"command failed (exit {rc})")
+                return
+            reason = f"command failed (exit {rc}); retry {attempts} of {self.task.retries}"
+            self._emit(Event(EventKind.RETRYING, name, reason))
+            self._wakeup.clear()
+            if self.task.retry_delay:
+                self._wakeup.wait(self.task.retry_delay)
+            if self._stopped:
+                return
+            epoch = self._restart_epoch_taken if self._take_restart() is not None else -1
+
+    def _take_restart(self) -> int | None:
+        with self._lock:
+            epoch, self._restart_epoch = self._restart_epoch, None
+        self._restart_epoch_taken = epoch if epoch is not None else -1
+        return epoch
+
+    def _finish(self, kind: EventKind, reason: str) -> None:
+        self.finished_at = time.time()
+        self._emit(Event(kind, self.task.name, reason))
+
+    def _shell(self, command: str, label: str) -> int:
+        with open(self.log_path, "a") as log:
+            log.write(f"--- groupplug: {label}: {command}\n")
+        with self._lock:
+            if self._stopped:
+                return -1
+            self._process = ShellProcess(command, self.log_path)
+        rc = self._process.wait()
+        with self._lock:
+            self._process = None
+        return rc

@@ -1,0 +1,258 @@
+"""The local reference engine: the oracle every other engine is compared with.
+
+Groups run in dependency order, members of a group concurrently as ``sh -c`` subprocesses (each in
+its own process group), through :class:`groupplug.status.GroupEngine`: setup, barrier, main work,
+retries, leads stopping the others, upstream failure. Member output goes to one log file per
+member under ``log_dir``; the run's story goes to the ``groupplug.runner`` logger.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ._member import LocalMember
+from .exceptions import BarrierTimeout
+from .graph import PlannedGroup, plan, selected_paths
+from .report import GroupReport, MemberReport, RunReport
+from .spec import Workflow
+from .states import GroupState, MemberState
+from .status import Action, ActionKind, Event, GroupEngine, rollup
+
+log = logging.getLogger("groupplug.runner")
+
+_SATISFIED = (GroupState.SUCCEEDED, GroupState.SKIPPED)
+
+
+@dataclass
+class _GroupRun:
+    planned: PlannedGroup
+    engine: GroupEngine
+    members: dict[str, LocalMember] = field(default_factory=dict)
+    started: bool = False
+    barrier_since: float | None = None  # first arrival of the current epoch
+
+
+class LocalRunner:
+    """Run a workflow locally. ``run()`` blocks and returns the :class:`RunReport`.
+
+    ``selected`` names groups to run (signac's ``-o``); the others are reported skipped.
+    ``on_update`` is called (from the runner thread) after every change, for live views.
+    """
+
+    def __init__(
+        self,
+        workflow: Workflow,
+        *,
+        selected: Iterable[str] = (),
+        log_dir: str | Path | None = None,
+        on_update: Callable[[RunReport], None] | None = None,
+        tick: float = 0.02,
+    ):
+        self.workflow = workflow
+        self.run_id = f"local-{uuid.uuid4().hex[:12]}"
+        self.log_dir = Path(log_dir or tempfile.mkdtemp(prefix="groupplug-run-"))
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.on_update = on_update
+        self.tick = tick
+        self._events: queue.Queue[tuple[str, Event]] = queue.Queue()
+        self._selected = selected_paths(workflow, selected)
+        self._plan = plan(workflow)
+        self._runs = {p.path: self._new_run(p) for p in self._plan}
+        self._lock = threading.Lock()
+        self.report = self._initial_report()
+        self._started_run = False
+
+    # ----------------------------------------------------------------------------- set-up
+    def _new_run(self, planned: PlannedGroup) -> _GroupRun:
+        return _GroupRun(planned, GroupEngine.from_group(planned.group, name=planned.path))
+
+    def _initial_report(self) -> RunReport:
+        report = RunReport(self.workflow.name, "local", run_id=self.run_id)
+        for path, group in self.workflow.walk():
+            lead = group.lead
+            report.groups[path] = GroupReport(
+                lead=lead.name if lead else None,
+                members={t.name: MemberReport() for t in group.tasks},
+            )
+        return report
+
+    # ----------------------------------------------------------------------------- running
+    def run(self) -> RunReport:
+        if self._started_run:
+            raise RuntimeError("a LocalRunner runs once; create a new one to run again")
+        self._started_run = True
+        from .plugins import get_plugin_manager
+
+        self._hook = get_plugin_manager().hook
+        log.info("run %s of workflow %r; member logs in %s", self.run_id, self.workflow.name,
+                 self.log_dir)
+        try:
+            self._loop()
+        finally:
+            for run in self._runs.values():
+                for member in run.members.values():
+                    member.stop()
+            for run in self._runs.values():
+                for member in run.members.values():
+                    member.thread.join(timeout=10)
+        self._refresh_parents()
+        log.info("run %s finished: %s", self.run_id, self.report.state)
+        return self.report
+
+    def _loop(self) -> None:
+        while not all(r.engine.finished for r in self._runs.values()):
+            self._start_ready_groups()
+            self._check_barrier_timeouts()
+            try:
+                path, event = self._events.get(timeout=self.tick)
+            except queue.Empty:
+                continue
+            self._handle(path, event)
+            # Drain what arrived meanwhile before the next scheduling pass.
+            while True:
+                try:
+                    path, event = self._events.get_nowait()
+                except queue.Empty:
+                    break
+                self._handle(path, event)
+
+    def _start_ready_groups(self) -> None:
+        for path, run in self._runs.items():
+            if run.started or run.engine.finished:
+                continue
+            if path not in self._selected:
+                self._apply(run, run.engine.skip("not selected"))
+                continue
+            upstream = [self._runs[u].engine for u in run.planned.upstream]
+            if any(u.finished and u.state not in _SATISFIED for u in upstream):
+                failed = [u.name for u in upstream if u.finished and u.state not in _SATISFIED]
+                self._apply(run, run.engine.upstream_failed(f"upstream group {failed[0]} failed"))
+                continue
+            if all(u.finished for u in upstream):
+                self._start_group(run)
+
+    def _start_group(self, run: _GroupRun) -> None:
+        run.started = True
+        path = run.planned.path
+        log.info("group %s starting (%d members, lead %s, barrier %s)", path,
+                 len(run.planned.group.tasks), run.engine.lead, run.engine.barrier)
+        for task in run.planned.group.tasks:
+            member = LocalMember(
+                task,
+                path,
+                self.log_dir / f"{path}.{task.name}.log",
+                emit=lambda event, _p=path: self._events.put((_p, event)),
+            )
+            run.members[task.name] = member
+        for member in run.members.values():
+            self._update_inputs(run, member)
+            member.thread.start()
+
+    def _update_inputs(self, run: _GroupRun, member: LocalMember) -> None:
+        """Release a member whose inputs inside its own group are done (non-barrier groups)."""
+        inside = [i for i in member.task.inputs if i in run.members]
+        states = run.engine.states
+        failed = [i for i in inside if states[i].finished and states[i] != MemberState.SUCCEEDED]
+        if failed:
+            member.inputs_failed = f"input {failed[0]} did not succeed"
+            member.inputs_ready.set()
+        elif all(states[i] is MemberState.SUCCEEDED for i in inside):
+            member.inputs_ready.set()
+
+    def _handle(self, path: str, event: Event) -> None:
+        run = self._runs[path]
+        if event.kind.value == "arrived" and run.engine.barrier and run.barrier_since is None:
+            run.barrier_since = time.monotonic()
+        self._apply(run, run.engine.apply(event), event)
+        for member in run.members.values():
+            if not member.inputs_ready.is_set():
+                self._update_inputs(run, member)
+
+    def _apply(self, run: _GroupRun, actions: list[Action], event: Event | None = None) -> None:
+        path = run.planned.path
+        if event is not None and event.reason:
+            log.info("%s.%s: %s (%s)", path, event.member, event.kind.value, event.reason)
+        for action in actions:
+            if action.kind is ActionKind.RELEASE:
+                if len(action.members) > 1:
+                    log.info("group %s: barrier epoch %d released for %s", path, action.epoch,
+                             ", ".join(action.members))
+                run.barrier_since = None
+                for name in action.members:
+                    run.members[name].release()
+            elif action.kind is ActionKind.STOP:
+                log.info("%s.%s stopped as %s: %s", path, action.member, action.state,
+                         action.reason)
+                member = run.members.get(action.member or "")
+                if member is not None:
+                    threading.Thread(target=member.stop, daemon=True).start()
+            elif action.kind is ActionKind.RESTART:
+                log.info("%s.%s restarting for epoch %d: %s", path, action.member, action.epoch,
+                         action.reason)
+                run.barrier_since = None
+                run.members[action.member or ""].restart(action.epoch)
+            elif action.kind is ActionKind.FINISH_GROUP:
+                log.info("group %s finished: %s", path, action.group_state)
+        self._sync_report(run)
+
+    def _check_barrier_timeouts(self) -> None:
+        now = time.monotonic()
+        for run in self._runs.values():
+            timeout = run.planned.group.barrier_timeout
+            if timeout is None or run.barrier_since is None or run.engine.finished:
+                continue
+            if now - run.barrier_since >= timeout:
+                run.barrier_since = None
+                reason = str(BarrierTimeout(run.planned.path, timeout, run.engine.not_arrived()))
+                log.warning("%s", reason)
+                self._apply(run, run.engine.barrier_timed_out(reason))
+
+    # ----------------------------------------------------------------------------- reporting
+    def _sync_report(self, run: _GroupRun) -> None:
+        path = run.planned.path
+        engine = run.engine
+        with self._lock:
+            group_report = self.report.groups[path]
+            if group_report.state is not engine.state:
+                self._hook.groupplug_group_state_changed(
+                    run_id=self.run_id, group=path, old=group_report.state, new=engine.state
+                )
+                group_report.state = engine.state
+            for name, member_report in group_report.members.items():
+                new = engine.states[name]
+                if member_report.state is not new:
+                    self._hook.groupplug_member_state_changed(
+                        run_id=self.run_id, group=path, member=name,
+                        old=member_report.state, new=new, reason=engine.reasons[name],
+                    )
+                member_report.state = new
+                member_report.reason = engine.reasons[name]
+                member_report.attempts = engine.attempts[name]
+                member = run.members.get(name)
+                if member is not None:
+                    member_report.setup_finished_at = member.setup_finished_at
+                    member_report.started_at = member.started_at
+                    if new.finished:
+                        member.finished_at = member.finished_at or time.time()
+                        member_report.finished_at = member.finished_at
+            self._refresh_parents()
+        if self.on_update is not None:
+            self.on_update(self.report)
+
+    def _refresh_parents(self) -> None:
+        """Roll parent-group states up from their children, deepest first (Flyte's rule)."""
+        groups = self.report.groups
+        for path in sorted(groups, key=lambda p: -p.count(".")):
+            children = [g for p, g in groups.items() if p.rsplit(".", 1)[0] == path and "." in p]
+            if not children:
+                continue
+            own = [groups[path].state] if path in self._runs else []
+            groups[path].state = rollup([*own, *(c.state for c in children)])
