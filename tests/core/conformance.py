@@ -1,0 +1,393 @@
+"""The conformance table: one scenario per rule of DESIGN sections 3 and 4.
+
+Each scenario is a YAML workflow whose members are shell commands (so every engine can run it),
+plus the member and group states, reasons, attempt counts and barrier orderings every engine must
+produce. The local engine runs them in ``test_conformance_local.py``; each adapter runs the same
+table through its own engine and asserts ``scenario.check(report) == []``.
+
+Keys of ``members``/``reasons``/``attempts`` are ``"<group path>:<task>"``. ``{tmp}`` in the YAML is
+replaced by a per-run scratch directory (marker files make "fail once, then succeed" members).
+"""
+
+from __future__ import annotations
+
+import textwrap
+from dataclasses import dataclass, field
+
+from groupplug.report import RunReport
+
+#: Commands that must be stopped by their group: long enough that finishing on their own is a bug.
+LONG = "sleep 600"
+
+
+def fail_once(marker: str, then: str = "true", delay: float = 0) -> str:
+    """A command that fails on its first attempt and runs ``then`` on the next ones."""
+    first = f"sleep {delay}; exit 1" if delay else "exit 1"
+    return f"if [ -f {{tmp}}/{marker} ]; then {then}; else touch {{tmp}}/{marker}; {first}; fi"
+
+
+@dataclass(frozen=True)
+class Scenario:
+    id: str
+    rule: str  # the DESIGN row or rule it proves
+    yaml: str
+    state: str  # the workflow's state
+    groups: dict[str, str]
+    members: dict[str, str]
+    reasons: dict[str, str] = field(default_factory=dict)  # substring expected in the reason
+    attempts: dict[str, int] = field(default_factory=dict)
+    barrier: tuple[str, ...] = ()  # groups whose main work all starts after the last setup ended
+    no_barrier: tuple[str, ...] = ()  # groups where a member starts before another's setup ended
+
+    def spec_yaml(self, tmp_dir: str) -> str:
+        return textwrap.dedent(self.yaml).replace("{tmp}", str(tmp_dir))
+
+    def check(self, report: RunReport) -> list[str]:
+        """Every difference between ``report`` and this scenario's expectations."""
+        problems: list[str] = []
+        if report.state != self.state:
+            problems.append(f"workflow state {report.state!r}, expected {self.state!r}")
+        for path, expected in self.groups.items():
+            group = report.groups.get(path)
+            got = group.state.value if group else None
+            if got != expected:
+                problems.append(f"group {path}: state {got!r}, expected {expected!r}")
+        for key, expected in self.members.items():
+            member = _member(report, key)
+            got = member.state.value if member else None
+            if got != expected:
+                problems.append(f"member {key}: state {got!r}, expected {expected!r}")
+        for key, fragment in self.reasons.items():
+            member = _member(report, key)
+            if member is None or fragment not in member.reason:
+                got = member.reason if member else None
+                problems.append(f"member {key}: reason {got!r} lacks {fragment!r}")
+        for key, expected in self.attempts.items():
+            member = _member(report, key)
+            got = member.attempts if member else None
+            if got != expected:
+                problems.append(f"member {key}: {got} attempts, expected {expected}")
+        for path in self.barrier:
+            problems.extend(_check_barrier(report, path, together=True))
+        for path in self.no_barrier:
+            problems.extend(_check_barrier(report, path, together=False))
+        return problems
+
+
+def _member(report: RunReport, key: str):
+    path, _, task = key.rpartition(":")
+    group = report.groups.get(path)
+    return group.members.get(task) if group else None
+
+
+#: Clock tolerance between processes on one machine, in seconds.
+CLOCK_SLACK = 0.05
+
+
+def _check_barrier(report: RunReport, path: str, *, together: bool) -> list[str]:
+    group = report.groups.get(path)
+    if group is None:
+        return [f"group {path} missing from the report"]
+    setups = [m.setup_finished_at for m in group.members.values()]
+    starts = [m.started_at for m in group.members.values()]
+    if None in setups or None in starts:
+        return [f"group {path}: missing setup_finished_at/started_at: {setups} {starts}"]
+    last_setup, first_start = max(setups), min(starts)  # type: ignore[type-var]
+    if together and first_start + CLOCK_SLACK < last_setup:
+        return [f"group {path}: main work began {last_setup - first_start:.3f}s before the "
+                "last member finished its setup (the barrier did not hold)"]
+    if not together and first_start >= last_setup:
+        return [f"group {path}: no member started before the last setup ended (it waited)"]
+    return []
+
+
+def _wf(body: str) -> str:
+    return "workflow:\n  name: conformance\n  groups:\n" + textwrap.indent(
+        textwrap.dedent(body).strip("\n"), "  "
+    ) + "\n"
+
+
+SCENARIOS: list[Scenario] = [
+    Scenario(
+        id="lead-succeeds-stops-others",
+        rule="3: lead finishes (succeeded): unfinished non-leads take its state, 'lead finished'",
+        yaml=_wf(f"""
+            - name: train
+              tasks:
+              - {{name: lead, lead: true, command: "sleep 2"}}
+              - {{name: worker, command: "{LONG}"}}
+            """),
+        state="succeeded",
+        groups={"train": "succeeded"},
+        members={"train:lead": "succeeded", "train:worker": "succeeded"},
+        reasons={"train:worker": "lead finished"},
+    ),
+    Scenario(
+        id="lead-fails-stops-others",
+        rule="3: lead finishes (failed): unfinished non-leads fail with 'lead finished'",
+        yaml=_wf(f"""
+            - name: train
+              tasks:
+              - {{name: lead, lead: true, command: "sleep 2; exit 3"}}
+              - {{name: worker, command: "{LONG}"}}
+            """),
+        state="failed",
+        groups={"train": "failed"},
+        members={"train:lead": "failed", "train:worker": "failed"},
+        reasons={"train:worker": "lead finished"},
+    ),
+    Scenario(
+        id="lead-finishes-strict",
+        rule="3: lead finishes with ignore_nonlead_status=false: same as true",
+        yaml=_wf(f"""
+            - name: train
+              ignoreNonleadStatus: false
+              tasks:
+              - {{name: lead, lead: true, command: "sleep 2"}}
+              - {{name: worker, command: "{LONG}"}}
+            """),
+        state="succeeded",
+        groups={"train": "succeeded"},
+        members={"train:lead": "succeeded", "train:worker": "succeeded"},
+        reasons={"train:worker": "lead finished"},
+    ),
+    Scenario(
+        id="nonlead-fails-ignored",
+        rule="3: non-lead fails, ignore_nonlead_status=true: group unaffected",
+        yaml=_wf("""
+            - name: train
+              tasks:
+              - {name: lead, lead: true, command: "sleep 3"}
+              - {name: worker, command: "exit 1"}
+              - {name: other, command: "sleep 1"}
+            """),
+        state="succeeded",
+        groups={"train": "succeeded"},
+        members={"train:lead": "succeeded", "train:worker": "failed", "train:other": "succeeded"},
+    ),
+    Scenario(
+        id="nonlead-fails-strict",
+        rule="3: non-lead fails, ignore_nonlead_status=false: all stopped as failed, group failed",
+        yaml=_wf(f"""
+            - name: train
+              ignoreNonleadStatus: false
+              tasks:
+              - {{name: lead, lead: true, command: "{LONG}"}}
+              - {{name: worker, command: "sleep 2; exit 1"}}
+              - {{name: other, command: "{LONG}"}}
+            """),
+        state="failed",
+        groups={"train": "failed"},
+        members={"train:lead": "failed", "train:worker": "failed", "train:other": "failed"},
+        reasons={"train:lead": "task worker failed", "train:other": "task worker failed"},
+    ),
+    Scenario(
+        id="nonlead-succeeds",
+        rule="3: non-lead succeeds: nothing happens",
+        yaml=_wf("""
+            - name: train
+              ignoreNonleadStatus: false
+              tasks:
+              - {name: lead, lead: true, command: "sleep 2"}
+              - {name: worker, command: "true"}
+            """),
+        state="succeeded",
+        groups={"train": "succeeded"},
+        members={"train:lead": "succeeded", "train:worker": "succeeded"},
+        reasons={"train:worker": ""},
+    ),
+    Scenario(
+        id="lead-retry-restarts-others",
+        rule="3: lead retries: other unfinished members restart after the barrier re-forms",
+        yaml=_wf(f"""
+            - name: train
+              tasks:
+              - name: lead
+                lead: true
+                retries: 1
+                command: "{fail_once('lead', then='sleep 2', delay=2)}"
+              - {{name: worker, command: "{LONG}"}}
+            """),
+        state="succeeded",
+        groups={"train": "succeeded"},
+        members={"train:lead": "succeeded", "train:worker": "succeeded"},
+        attempts={"train:lead": 2, "train:worker": 2},
+        barrier=("train",),
+    ),
+    Scenario(
+        id="nonlead-retry-alone",
+        rule="3: non-lead retries, ignore_nonlead_status=true: only that member retries",
+        yaml=_wf(f"""
+            - name: train
+              tasks:
+              - {{name: lead, lead: true, command: "sleep 4"}}
+              - name: worker
+                retries: 1
+                command: "{fail_once('worker', then=LONG, delay=1)}"
+            """),
+        state="succeeded",
+        groups={"train": "succeeded"},
+        members={"train:lead": "succeeded", "train:worker": "succeeded"},
+        attempts={"train:lead": 1, "train:worker": 2},
+    ),
+    Scenario(
+        id="nonlead-retry-strict-restarts-others",
+        rule="3: non-lead retries, ignore_nonlead_status=false: every other member restarts",
+        yaml=_wf(f"""
+            - name: train
+              ignoreNonleadStatus: false
+              tasks:
+              - {{name: lead, lead: true, command: "sleep 4"}}
+              - name: worker
+                retries: 1
+                command: "{fail_once('worker', then=LONG, delay=1)}"
+            """),
+        state="succeeded",
+        groups={"train": "succeeded"},
+        members={"train:lead": "succeeded", "train:worker": "succeeded"},
+        attempts={"train:lead": 2, "train:worker": 2},
+    ),
+    Scenario(
+        id="failed-group-fails-downstream",
+        rule="3: a group finishing failed makes downstream groups upstream_failed; never started",
+        yaml=_wf("""
+            - name: train
+              tasks:
+              - {name: lead, lead: true, command: "exit 1"}
+            - name: evaluate
+              upstream: [train]
+              tasks:
+              - {name: score, lead: true, command: "true"}
+              - {name: report, command: "true"}
+            - name: publish
+              upstream: [evaluate]
+              tasks:
+              - {name: push, command: "true"}
+            """),
+        state="failed",
+        groups={"train": "failed", "evaluate": "upstream_failed", "publish": "upstream_failed"},
+        members={
+            "evaluate:score": "upstream_failed",
+            "evaluate:report": "upstream_failed",
+            "publish:push": "upstream_failed",
+        },
+    ),
+    Scenario(
+        id="barrier-releases-together",
+        rule="4: members run setup, arrive, and all start main work when the last arrives",
+        yaml=_wf("""
+            - name: train
+              tasks:
+              - {name: lead, lead: true, setup: "sleep 0", command: "sleep 1"}
+              - {name: w1, setup: "sleep 1", command: "sleep 1"}
+              - {name: w2, setup: "sleep 2", command: "sleep 1"}
+            """),
+        state="succeeded",
+        groups={"train": "succeeded"},
+        members={"train:lead": "succeeded", "train:w1": "succeeded", "train:w2": "succeeded"},
+        barrier=("train",),
+    ),
+    Scenario(
+        id="no-barrier-starts-at-once",
+        rule="4: barrier: false: a member starts as soon as its own setup is done",
+        yaml=_wf("""
+            - name: train
+              barrier: false
+              tasks:
+              - {name: lead, lead: true, setup: "sleep 3", command: "sleep 1"}
+              - {name: w1, setup: "sleep 0", command: "sleep 1"}
+            """),
+        state="succeeded",
+        groups={"train": "succeeded"},
+        members={"train:lead": "succeeded", "train:w1": "succeeded"},
+        no_barrier=("train",),
+    ),
+    Scenario(
+        id="setup-failure-leaves-count",
+        rule="4: a member failing before it arrives leaves the count; the others are released",
+        yaml=_wf("""
+            - name: train
+              tasks:
+              - {name: lead, lead: true, setup: "sleep 1", command: "sleep 1"}
+              - {name: w1, setup: "sleep 2", command: "sleep 1"}
+              - {name: broken, setup: "exit 4", command: "true"}
+            """),
+        state="succeeded",
+        groups={"train": "succeeded"},
+        members={"train:lead": "succeeded", "train:w1": "succeeded", "train:broken": "failed"},
+        reasons={"train:broken": "setup"},
+    ),
+    Scenario(
+        id="lead-setup-failure-ends-barrier",
+        rule="4: the lead finishing (here: failing in setup) deletes the barrier; waiters stop",
+        yaml=_wf("""
+            - name: train
+              tasks:
+              - {name: lead, lead: true, setup: "sleep 2; exit 1", command: "true"}
+              - {name: w1, setup: "true", command: "true"}
+            """),
+        state="failed",
+        groups={"train": "failed"},
+        members={"train:lead": "failed", "train:w1": "failed"},
+        reasons={"train:w1": "lead finished"},
+    ),
+    Scenario(
+        id="barrier-timeout-names-missing",
+        rule="4: barrier_timeout: waiting members fail naming the members that never arrived",
+        yaml=_wf(f"""
+            - name: train
+              barrierTimeout: 3
+              tasks:
+              - {{name: lead, lead: true, command: "true"}}
+              - {{name: w1, command: "true"}}
+              - {{name: slow, setup: "{LONG}", command: "true"}}
+            """),
+        state="failed",
+        groups={"train": "failed"},
+        members={"train:lead": "failed", "train:w1": "failed", "train:slow": "failed"},
+        reasons={
+            "train:lead": "not arrived: slow",
+            "train:w1": 'BarrierTimeout: group "train" waited 3s',
+            "train:slow": "lead finished",
+        },
+    ),
+    Scenario(
+        id="nested-rollup",
+        rule="3: a nested parent is failed if any child failed, else succeeded when all did",
+        yaml=_wf("""
+            - name: pipeline
+              groups:
+              - name: prep
+                tasks:
+                - {name: clean, command: "true"}
+              - name: experiments
+                upstream: [prep]
+                groups:
+                - name: tuning
+                  tasks:
+                  - {name: tune, command: "exit 1"}
+                - name: baseline
+                  tasks:
+                  - {name: base, command: "true"}
+            - name: docs
+              tasks:
+              - {name: write, command: "true"}
+            """),
+        state="failed",
+        groups={
+            "pipeline": "failed",
+            "pipeline.prep": "succeeded",
+            "pipeline.experiments": "failed",
+            "pipeline.experiments.tuning": "failed",
+            "pipeline.experiments.baseline": "succeeded",
+            "docs": "succeeded",
+        },
+        members={
+            "pipeline.prep:clean": "succeeded",
+            "pipeline.experiments.tuning:tune": "failed",
+            "pipeline.experiments.baseline:base": "succeeded",
+        },
+    ),
+]
+
+BARRIER_SCENARIOS = [s for s in SCENARIOS if s.rule.startswith("4")]
