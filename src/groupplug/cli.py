@@ -1,0 +1,192 @@
+"""``groupplug``: validate, show and run grouped workflows.
+
+Exit status: 0 valid / succeeded, 1 the workflow failed, 2 a bad spec, bad usage or a missing
+engine (the message says what to install), 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import threading
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+from .exceptions import EngineNotAvailable, GroupplugError, GroupplugValueError
+from .report import RunReport
+from .spec import Workflow
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="groupplug", description="Group semantics (leads, barriers, directives) for workflows"
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log the run's story")
+    sub = parser.add_subparsers(dest="command", required=True)
+    validate = sub.add_parser("validate", help="check a workflow file; exit 2 on problems")
+    validate.add_argument("file")
+    validate.add_argument("--engine", help="also run this engine's own checks")
+    show = sub.add_parser("show", help="the group tree with leads, barriers and directives")
+    show.add_argument("file")
+    show.add_argument("--json", action="store_true", help="print the spec as JSON")
+    run = sub.add_parser("run", help="run a workflow (or selected groups) on an engine")
+    run.add_argument("file")
+    run.add_argument("--engine", default="local", help="local (default), airflow or prefect")
+    run.add_argument("-g", "--group", action="append", default=[], dest="groups",
+                     help="run only this group (and its children); repeatable")
+    run.add_argument("--json", action="store_true", help="print exactly one JSON report")
+    run.add_argument("--log-dir", help="local engine: where member logs go")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        return {"validate": _validate, "show": _show, "run": _run}[args.command](args)
+    except GroupplugValueError as exc:
+        for problem in exc.problems:
+            print(f"{args.file}: {problem}", file=sys.stderr)
+        return EXIT_USAGE
+    except GroupplugError as exc:
+        print(f"groupplug: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("groupplug: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _load(args: argparse.Namespace, engine: str | None) -> Workflow:
+    from .loader import load_workflow
+    from .validation import check
+
+    workflow = load_workflow(args.file)
+    if engine is not None:
+        check(workflow, engine=engine)
+    return workflow
+
+
+def _validate(args: argparse.Namespace) -> int:
+    workflow = _load(args, args.engine)
+    groups = sum(1 for _, g in workflow.walk() if not g.implicit)
+    tasks = len({t.name for _, g in workflow.walk() for t in g.tasks})
+    print(f"{args.file}: valid ({groups} groups, {tasks} tasks)")
+    return EXIT_OK
+
+
+def _show(args: argparse.Namespace) -> int:
+    import yaml
+
+    from .directives import aggregate
+    from .loader import dump_workflow
+    from .tree import spec_tree
+
+    workflow = _load(args, None)
+    if args.json:
+        data = yaml.safe_load(dump_workflow(workflow))
+        data["aggregated_directives"] = {p: aggregate(g) for p, g in workflow.walk() if g.tasks}
+        print(json.dumps(data, indent=2, sort_keys=False))
+        return EXIT_OK
+
+    def describe(group: Any) -> str:
+        totals = aggregate(group) if group.tasks else {}
+        return " ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
+                        for k, v in totals.items())
+
+    print("\n".join(spec_tree(workflow, describe)))
+    return EXIT_OK
+
+
+def _run(args: argparse.Namespace) -> int:
+    from .plugins import get_plugin_manager
+    from .tree import run_tree
+
+    pm = get_plugin_manager()
+    engines = sorted({n for names in pm.hook.groupplug_engine_names() for n in names})
+    if args.engine not in engines:
+        raise EngineNotAvailable(
+            f"no installed plugin provides engine {args.engine!r}; available: "
+            f"{', '.join(engines)} (pip install 'groupplug[airflow]' or 'groupplug[prefect]')"
+        )
+    workflow = _load(args, args.engine)
+    for name in args.groups:
+        try:
+            workflow.find_group(name)
+        except KeyError:
+            names = ", ".join(p for p, _ in workflow.walk())
+            raise GroupplugError(f"-g {name}: no such group; groups: {names}") from None
+    options: dict[str, Any] = {}
+    live = _LiveTree(workflow, sys.stdout if not args.json else sys.stderr)
+    if args.engine == "local":
+        if args.log_dir:
+            options["log_dir"] = args.log_dir
+        if live.enabled:
+            options["on_update"] = live.update
+    report = pm.hook.groupplug_run_workflow(
+        workflow=workflow, engine=args.engine, groups=list(args.groups), options=options
+    )
+    live.stop()
+    if report is None:
+        raise EngineNotAvailable(f"no plugin ran the workflow on engine {args.engine!r}")
+    if args.json:
+        print(json.dumps(report.to_json()))
+    else:
+        colour = sys.stdout.isatty()
+        print("\n".join(run_tree(workflow, report, colour=colour)))
+    return EXIT_OK if report.state == "succeeded" else EXIT_FAILED
+
+
+class _LiveTree:
+    """Redraws the state tree in place on a terminal while a run goes on."""
+
+    def __init__(self, workflow: Workflow, stream: TextIO, interval: float = 0.25):
+        self.workflow = workflow
+        self.stream = stream
+        self.enabled = stream.isatty()
+        self._report: RunReport | None = None
+        self._drawn = 0
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._loop, args=(interval,), daemon=True)
+        if self.enabled:
+            self._thread.start()
+
+    def update(self, report: RunReport) -> None:
+        self._report = report
+
+    def stop(self) -> None:
+        self._done.set()
+        if self.enabled:
+            self._thread.join()
+            self._clear()
+
+    def _loop(self, interval: float) -> None:
+        from .tree import run_tree
+
+        while not self._done.wait(interval):
+            if self._report is None:
+                continue
+            try:
+                lines = run_tree(self.workflow, self._report, colour=True)
+            except (KeyError, RuntimeError):  # the report changed while we read it
+                continue
+            self._clear()
+            self.stream.write("\n".join(lines) + "\n")
+            self.stream.flush()
+            self._drawn = len(lines)
+
+    def _clear(self) -> None:
+        if self._drawn:
+            self.stream.write(f"\x1b[{self._drawn}F\x1b[J")
+            self._drawn = 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
