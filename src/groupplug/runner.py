@@ -221,11 +221,6 @@ class LocalRunner:
         engine = run.engine
         with self._lock:
             group_report = self.report.groups[path]
-            if group_report.state is not engine.state:
-                self._hook.groupplug_group_state_changed(
-                    run_id=self.run_id, group=path, old=group_report.state, new=engine.state
-                )
-                group_report.state = engine.state
             for name, member_report in group_report.members.items():
                 new = engine.states[name]
                 if member_report.state is not new:
@@ -243,6 +238,12 @@ class LocalRunner:
                     if new.finished:
                         member.finished_at = member.finished_at or time.time()
                         member_report.finished_at = member.finished_at
+            # Members first: a group's change is the consequence of its members'.
+            if group_report.state is not engine.state:
+                self._hook.groupplug_group_state_changed(
+                    run_id=self.run_id, group=path, old=group_report.state, new=engine.state
+                )
+                group_report.state = engine.state
             self._refresh_parents()
         if self.on_update is not None:
             self.on_update(self.report)
