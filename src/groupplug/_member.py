@@ -91,7 +91,7 @@ class LocalMember:
 
     def _main_loop(self) -> None:
         name = self.task.name
-        attempts = 0
+        attempts = failures = 0  # a restart ordered by the group is not a failure
         epoch = -1
         while True:
             self._released.clear()
@@ -99,8 +99,9 @@ class LocalMember:
             self._released.wait()
             if self._stopped:
                 return
-            if self._take_restart() is not None:
-                epoch = self._restart_epoch_taken
+            restart = self._take_restart()
+            if restart is not None:
+                epoch = restart
                 continue
             attempts += 1
             self.started_at = time.time()
@@ -108,28 +109,31 @@ class LocalMember:
             rc = self._shell(self.task.command or "true", f"attempt {attempts}")
             if self._stopped:
                 return
-            if self._take_restart() is not None:
-                epoch = self._restart_epoch_taken
+            restart = self._take_restart()
+            if restart is not None:
+                epoch = restart
                 continue
             if rc == 0:
                 self._finish(EventKind.SUCCEEDED, "")
                 return
-            if attempts > self.task.retries:
+            failures += 1
+            if failures > self.task.retries:
                 self._finish(EventKind.FAILED, f"command failed (exit {rc})")
                 return
-            reason = f"command failed (exit {rc}); retry {attempts} of {self.task.retries}"
+            reason = f"command failed (exit {rc}); retry {failures} of {self.task.retries}"
             self._emit(Event(EventKind.RETRYING, name, reason))
             self._wakeup.clear()
             if self.task.retry_delay:
                 self._wakeup.wait(self.task.retry_delay)
             if self._stopped:
                 return
-            epoch = self._restart_epoch_taken if self._take_restart() is not None else -1
+            restart = self._take_restart()
+            epoch = restart if restart is not None else -1
 
     def _take_restart(self) -> int | None:
+        """The epoch of a pending restart, consuming it; None when there is none."""
         with self._lock:
             epoch, self._restart_epoch = self._restart_epoch, None
-        self._restart_epoch_taken = epoch if epoch is not None else -1
         return epoch
 
     def _finish(self, kind: EventKind, reason: str) -> None:

@@ -24,7 +24,7 @@ from .graph import PlannedGroup, plan, selected_paths
 from .report import GroupReport, MemberReport, RunReport
 from .spec import Workflow
 from .states import GroupState, MemberState
-from .status import Action, ActionKind, Event, GroupEngine, rollup
+from .status import Action, ActionKind, Event, EventKind, GroupEngine, rollup
 
 log = logging.getLogger("groupplug.runner")
 
@@ -169,7 +169,7 @@ class LocalRunner:
 
     def _handle(self, path: str, event: Event) -> None:
         run = self._runs[path]
-        if event.kind.value == "arrived" and run.engine.barrier and run.barrier_since is None:
+        if event.kind is EventKind.ARRIVED and run.engine.barrier and run.barrier_since is None:
             run.barrier_since = time.monotonic()
         self._apply(run, run.engine.apply(event), event)
         for member in run.members.values():
