@@ -27,8 +27,8 @@ def _runnable_below(paths: dict[str, Group], path: str) -> list[str]:
     return [p for p, g in paths.items() if g.tasks and (p == path or p.startswith(prefix))]
 
 
-def plan(workflow: Workflow) -> list[PlannedGroup]:
-    """Runnable groups in a dependency-respecting order (stable: declaration order otherwise)."""
+def dependencies(workflow: Workflow) -> dict[str, tuple[str, ...]]:
+    """For each runnable group's path, the paths of the runnable groups it waits for."""
     paths = workflow.group_paths()
     by_name = {g.name: p for p, g in paths.items()}
     runs_task: dict[str, list[str]] = {}
@@ -36,7 +36,7 @@ def plan(workflow: Workflow) -> list[PlannedGroup]:
         for t in g.tasks:
             runs_task.setdefault(t.name, []).append(p)
 
-    planned: dict[str, PlannedGroup] = {}
+    result: dict[str, tuple[str, ...]] = {}
     for path, group in paths.items():
         if not group.tasks:
             continue
@@ -45,15 +45,49 @@ def plan(workflow: Workflow) -> list[PlannedGroup]:
         for depth in range(1, len(ancestry) + 1):
             ancestor = paths[".".join(ancestry[:depth])]
             for name in ancestor.upstream:
-                target = by_name.get(name) or name
-                deps.extend(_runnable_below(paths, target))
+                deps.extend(_runnable_below(paths, by_name.get(name) or name))
         for t in group.tasks:
             for name in t.inputs:
                 deps.extend(runs_task.get(name, ()))
-        upstream = tuple(dict.fromkeys(d for d in deps if d != path))
-        parent = ".".join(ancestry[:-1]) or None
-        planned[path] = PlannedGroup(path, group, upstream, parent)
+        result[path] = tuple(dict.fromkeys(d for d in deps if d != path))
+    return result
+
+
+def plan(workflow: Workflow) -> list[PlannedGroup]:
+    """Runnable groups in a dependency-respecting order (stable: declaration order otherwise)."""
+    paths = workflow.group_paths()
+    planned = {
+        path: PlannedGroup(path, paths[path], upstream, ".".join(path.split(".")[:-1]) or None)
+        for path, upstream in dependencies(workflow).items()
+    }
     return _toposort(planned)
+
+
+def find_cycle(edges: dict[str, tuple[str, ...]]) -> list[str] | None:
+    """One cycle in ``edges`` (node -> nodes it depends on) as ``[a, b, ..., a]``, or None."""
+    state: dict[str, int] = {}  # 1 = on the current path, 2 = done
+    for start in edges:
+        if state.get(start):
+            continue
+        path: list[str] = []
+        stack: list[tuple[str, int]] = [(start, 0)]
+        while stack:
+            node, i = stack.pop()
+            if i == 0:
+                state[node] = 1
+                path.append(node)
+            deps = edges.get(node, ())
+            if i < len(deps):
+                stack.append((node, i + 1))
+                dep = deps[i]
+                if state.get(dep) == 1:
+                    return path[path.index(dep):] + [dep]
+                if not state.get(dep):
+                    stack.append((dep, 0))
+            else:
+                state[node] = 2
+                path.pop()
+    return None
 
 
 def _toposort(planned: dict[str, PlannedGroup]) -> list[PlannedGroup]:
