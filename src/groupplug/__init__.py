@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pluggy
 
+from .authoring import group, task, workflow
 from .exceptions import (
     BarrierTimeout,
     GroupplugError,
@@ -14,6 +15,7 @@ from .exceptions import (
     MissingExtraError,
     Problem,
 )
+from .loader import dump_workflow, load_workflow, loads_workflow
 from .spec import Group, Task, Workflow
 from .states import GroupState, MemberState
 
@@ -33,5 +35,11 @@ __all__ = [
     "Task",
     "Workflow",
     "__version__",
+    "dump_workflow",
+    "group",
     "hookimpl",
+    "load_workflow",
+    "loads_workflow",
+    "task",
+    "workflow",
 ]

@@ -69,8 +69,10 @@ def validate(
         problems.append(Problem("workflow.name", why, "rename the workflow"))
     for where in located:
         problems += _group_problems(where, types)
-    problems += _name_problems(located)
-    problems += _edge_problems(workflow, located)
+    graph_problems = _name_problems(located) + _edge_problems(located)
+    # Cycles are only looked for in a graph whose names are sound; otherwise they would repeat.
+    sound = not graph_problems and not any(p.path.endswith(".name") for p in problems)
+    problems += _cycle_problems(workflow, located) if sound else graph_problems
     for answer in pm.hook.groupplug_validate_spec(workflow=workflow, engine=engine):
         problems += list(answer or ())
     return problems
@@ -170,7 +172,7 @@ def _name_problems(located: list[_Located]) -> list[Problem]:
     return problems
 
 
-def _edge_problems(workflow: Workflow, located: list[_Located]) -> list[Problem]:
+def _edge_problems(located: list[_Located]) -> list[Problem]:
     groups = {w.group.name for w in located}
     tasks = {t.name for w in located for t in w.group.tasks}
     problems: list[Problem] = []
@@ -197,9 +199,7 @@ def _edge_problems(workflow: Workflow, located: list[_Located]) -> list[Problem]
                         path, f'task "{task.name}" needs "{name}" from its own barrier group '
                         f'"{group.name}": members wait at the barrier for each other, so it would '
                         "wait forever", f"set barrier: false on the group or move {name} out"))
-    if problems:
-        return problems  # cycles through unknown names would only repeat these
-    return _cycle_problems(workflow, located)
+    return problems
 
 
 def _cycle_problems(workflow: Workflow, located: list[_Located]) -> list[Problem]:
