@@ -32,7 +32,8 @@ def workflows(draw) -> Workflow:
     def make_group(depth: int) -> Group:
         size = draw(st.integers(0 if depth < 2 else 1, 3))
         lead = draw(st.integers(0, max(size - 1, 0)))
-        tasks = tuple(make_task(lead=(i == lead and (size > 1 or draw(st.booleans())))) for i in range(size))
+        marked = size > 1 or draw(st.booleans())  # a one-task group's lead may be implicit
+        tasks = tuple(make_task(lead=(i == lead and marked)) for i in range(size))
         children = tuple(make_group(depth + 1) for _ in range(draw(st.integers(
             0 if size else 1, 2 if depth < 2 else 0))))
         overrides = {t.name: draw(directives) for t in tasks if draw(st.booleans())}
