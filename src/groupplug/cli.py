@@ -125,11 +125,10 @@ def _run(args: argparse.Namespace) -> int:
             raise GroupplugError(f"-g {name}: no such group; groups: {names}") from None
     options: dict[str, Any] = {}
     live = _LiveTree(workflow, sys.stdout if not args.json else sys.stderr)
-    if args.engine == "local":
-        if args.log_dir:
-            options["log_dir"] = args.log_dir
-        if live.enabled:
-            options["on_update"] = live.update
+    if args.engine == "local" and args.log_dir:
+        options["log_dir"] = args.log_dir
+    if live.enabled:
+        options["on_update"] = live.update
     report = pm.hook.groupplug_run_workflow(
         workflow=workflow, engine=args.engine, groups=list(args.groups), options=options
     )

@@ -125,3 +125,17 @@ class RunReport:
                 for path, g in self.groups.items()
             },
         }
+
+
+def roll_up_parents(report: RunReport, runnable: set[str]) -> None:
+    """Set each parent group's state from its own (if it runs tasks) and its children's states,
+    deepest first (Flyte's rule, :func:`groupplug.status.rollup`). Engines call this after
+    updating the groups that run tasks."""
+    from .status import rollup
+
+    groups = report.groups
+    for path in sorted(groups, key=lambda p: -p.count(".")):
+        children = [g for p, g in groups.items() if "." in p and p.rsplit(".", 1)[0] == path]
+        if children:
+            own = [groups[path].state] if path in runnable else []
+            groups[path].state = rollup([*own, *(c.state for c in children)])

@@ -1,0 +1,21 @@
+"""The one place that knows where Airflow 3 keeps what groupplug uses.
+
+Why a module: Airflow 3 moved the authoring API to ``airflow.sdk`` (Task SDK) and forbids tasks
+and triggers to touch the metadata database; everything a running groupplug task needs (peer
+states, XCom) goes through ``RuntimeTaskInstance`` and the execution API. Keeping these imports
+here means one file changes when Airflow moves them again.
+"""
+
+from __future__ import annotations
+
+from groupplug.exceptions import MissingExtraError
+
+
+def require_airflow() -> None:
+    """Raise :class:`MissingExtraError` (naming ``pip install 'groupplug[airflow]'``) if absent."""
+    import importlib.util
+
+    # find_spec of the top package only (a submodule's would import the package): importing
+    # Airflow reads, and may create, its config and logs under ~/airflow.
+    if importlib.util.find_spec("airflow") is None:
+        raise MissingExtraError("airflow", "apache-airflow")

@@ -1,0 +1,178 @@
+"""A real Airflow 3 on loopback in a temporary ``AIRFLOW_HOME``: the embedded default.
+
+SQLite metadata database, LocalExecutor, and the four services a run needs (api-server, which
+also serves the execution API tasks talk to; scheduler; dag-processor; triggerer for the
+deferrable barrier), each a subprocess in its own process group, all stopped on exit. A simple
+auth manager user with a random password guards the API, as it would anywhere else.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from groupplug.exceptions import GroupplugError
+
+log = logging.getLogger(__name__)
+
+SERVICES = ("api-server", "scheduler", "dag-processor", "triggerer")
+USER = "groupplug"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class EmbeddedAirflow:
+    """Start with :meth:`start` (or ``with``); DAG files go into :attr:`dags_folder`."""
+
+    def __init__(self, home: str | Path | None = None, *, parallelism: int = 32,
+                 extra_env: dict[str, str] | None = None):
+        self._own_home = home is None
+        self.home = Path(home or tempfile.mkdtemp(prefix="groupplug-airflow-"))
+        self.dags_folder = self.home / "dags"
+        self.port = free_port()
+        self.password = secrets.token_urlsafe(16)
+        self._jwt_secret = secrets.token_urlsafe(24)  # one for all services, or tokens mismatch
+        self.parallelism = parallelism
+        self.extra_env = dict(extra_env or {})
+        self._procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.startup_seconds: float | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def env(self) -> dict[str, str]:
+        """The environment every Airflow process of this instance gets."""
+        env = dict(os.environ)
+        env.update({
+            "AIRFLOW_HOME": str(self.home),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(self.dags_folder),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            "AIRFLOW__CORE__PARALLELISM": str(self.parallelism),
+            "AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG": str(self.parallelism),
+            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{self.home}/airflow.db",
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.url}/execution/",
+            "AIRFLOW__API__HOST": "127.0.0.1",
+            "AIRFLOW__API__PORT": str(self.port),
+            "AIRFLOW__API__BASE_URL": self.url,
+            "AIRFLOW__API__WORKERS": "1",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{USER}:admin",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(self.home / "passwords.json"),
+            "AIRFLOW__API_AUTH__JWT_SECRET": self._jwt_secret,
+            "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
+            "AIRFLOW__SCHEDULER__PARSING_CLEANUP_INTERVAL": "3600",
+            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "2",
+            "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "2",
+            "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "1",
+            "AIRFLOW__CORE__MIN_SERIALIZED_DAG_UPDATE_INTERVAL": "1",
+            "AIRFLOW__CORE__MIN_SERIALIZED_DAG_FETCH_INTERVAL": "1",
+            "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+            "AIRFLOW__CORE__ALLOWED_DESERIALIZATION_CLASSES_REGEXP": r"(airflow|groupplug)\..*",
+            # Nothing we start may phone home.
+            "AIRFLOW__USAGE_DATA_COLLECTION__ENABLED": "False",
+            "SCARF_ANALYTICS": "false",
+            "DO_NOT_TRACK": "1",
+        })
+        env.update(self.extra_env)
+        return env
+
+    def _airflow(self) -> list[str]:
+        binary = Path(sys.executable).with_name("airflow")
+        if not binary.exists():
+            raise GroupplugError(f"the airflow command is missing next to {sys.executable}; "
+                                 "pip install 'groupplug[airflow]'")
+        return [str(binary)]
+
+    def start(self, timeout: float = 240) -> EmbeddedAirflow:
+        began = time.monotonic()
+        self.dags_folder.mkdir(parents=True, exist_ok=True)
+        (self.home / "passwords.json").write_text(json.dumps({USER: self.password}))
+        (self.home / "logs").mkdir(exist_ok=True)
+        migrate = subprocess.run([*self._airflow(), "db", "migrate"], env=self.env(),
+                                 capture_output=True, text=True, timeout=timeout)
+        if migrate.returncode != 0:
+            raise GroupplugError(f"airflow db migrate failed:\n{migrate.stderr[-3000:]}")
+        for service in SERVICES:
+            out = open(self.home / "logs" / f"{service}.log", "ab")  # noqa: SIM115 - lives on
+            self._procs[service] = subprocess.Popen(
+                [*self._airflow(), service], env=self.env(), stdout=out, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL, start_new_session=True)
+        self._wait_healthy(timeout - (time.monotonic() - began))
+        self.startup_seconds = time.monotonic() - began
+        log.info("Airflow up at %s in %.1fs (home %s)", self.url, self.startup_seconds, self.home)
+        return self
+
+    def _wait_healthy(self, timeout: float) -> None:
+        from .client import AirflowClient
+
+        deadline = time.monotonic() + max(timeout, 10)
+        client = AirflowClient(self.url, USER, self.password)
+        last: Any = None
+        while time.monotonic() < deadline:
+            self._check_alive()
+            try:
+                health = client.health()
+                parts = ("metadatabase", "scheduler", "triggerer", "dag_processor")
+                if all(health.get(p, {}).get("status") == "healthy" for p in parts):
+                    return
+                last = health
+            except OSError as exc:
+                last = exc
+            time.sleep(0.5)
+        raise GroupplugError(f"Airflow did not become healthy in {timeout:.0f}s: {last}; "
+                             f"logs in {self.home / 'logs'}")
+
+    def _check_alive(self) -> None:
+        for service, proc in self._procs.items():
+            if proc.poll() is not None:
+                tail = (self.home / "logs" / f"{service}.log").read_text(errors="replace")[-3000:]
+                raise GroupplugError(f"airflow {service} exited with {proc.returncode}:\n{tail}")
+
+    def client(self):  # noqa: ANN201 - avoids importing the client at module level
+        from .client import AirflowClient
+
+        return AirflowClient(self.url, USER, self.password)
+
+    def stop(self) -> None:
+        for proc in self._procs.values():
+            _signal(proc, signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        for proc in self._procs.values():
+            try:
+                proc.wait(max(deadline - time.monotonic(), 0.1))
+            except subprocess.TimeoutExpired:
+                _signal(proc, signal.SIGKILL)
+                proc.wait()
+        self._procs.clear()
+        if self._own_home and os.environ.get("GROUPPLUG_KEEP_AIRFLOW_HOME") != "1":
+            shutil.rmtree(self.home, ignore_errors=True)
+
+    def __enter__(self) -> EmbeddedAirflow:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _signal(proc: subprocess.Popen[bytes], sig: signal.Signals) -> None:
+    try:
+        os.killpg(proc.pid, sig)
+    except ProcessLookupError:
+        pass

@@ -1,0 +1,76 @@
+"""A shell command in its own process group, its output in the task log, stoppable from outside.
+
+Stopping kills the whole process group (``sh -c`` and everything it started), so a stopped member
+leaves nothing running on the worker, whatever the executor.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+
+KILL_GRACE = 2.0
+
+
+def run_watched(
+    command: str,
+    log: logging.Logger,
+    should_stop: Callable[[], str | None],
+    poll_interval: float = 0.5,
+) -> tuple[int | None, str | None]:
+    """Run ``command``; ``(exit code, None)`` when it ends, ``(None, why)`` when stopped.
+
+    ``should_stop`` is asked every ``poll_interval`` seconds; a non-empty answer stops the command.
+    """
+    proc = subprocess.Popen(
+        ["sh", "-c", command], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, start_new_session=True, text=True, errors="replace",
+    )
+    reader = threading.Thread(target=_pump, args=(proc, log), daemon=True)
+    reader.start()
+    try:
+        while True:
+            deadline = time.monotonic() + poll_interval
+            while time.monotonic() < deadline:
+                if proc.poll() is not None:
+                    reader.join(5)
+                    return proc.returncode, None
+                time.sleep(0.05)
+            why = should_stop()
+            if why:
+                stop(proc)
+                reader.join(5)
+                return None, why
+    except BaseException:
+        stop(proc)  # the task itself was killed or timed out: take the command down with it
+        raise
+
+
+def stop(proc: subprocess.Popen[str]) -> None:
+    """SIGTERM the process group; SIGKILL what is left after :data:`KILL_GRACE` seconds."""
+    if proc.poll() is not None:
+        return
+    _signal(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(KILL_GRACE)
+    except subprocess.TimeoutExpired:
+        _signal(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+def _signal(pid: int, sig: signal.Signals) -> None:
+    try:
+        os.killpg(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def _pump(proc: subprocess.Popen[str], log: logging.Logger) -> None:
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        log.info("%s", line.rstrip("\n"))

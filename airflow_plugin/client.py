@@ -1,0 +1,103 @@
+"""A small client of Airflow 3's public REST API (``/api/v2``) with simple-auth-manager login."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from typing import Any
+
+from groupplug.exceptions import GroupplugError
+
+
+class AirflowClient:
+    def __init__(self, url: str, username: str, password: str, timeout: float = 30):
+        self.url = url.rstrip("/")
+        self.username = username
+        self.password = password
+        self.timeout = timeout
+        self._token: str | None = None
+
+    def token(self) -> str:
+        if self._token is None:
+            answer = self._request("POST", "/auth/token",
+                                   {"username": self.username, "password": self.password},
+                                   auth=False)
+            self._token = answer["access_token"]
+        return self._token
+
+    def _request(self, method: str, path: str, body: Any = None, *, auth: bool = True,
+                 query: dict[str, Any] | None = None) -> Any:
+        url = self.url + path
+        if query:
+            url += "?" + urllib.parse.urlencode(query, doseq=True)
+        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        if auth:
+            headers["Authorization"] = f"Bearer {self.token()}"
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(url, data=data, method=method, headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
+                raw = response.read()
+        except urllib.error.HTTPError as exc:
+            detail = exc.read().decode(errors="replace")[:500]
+            raise AirflowAPIError(exc.code, f"{method} {path}: HTTP {exc.code} {detail}") from None
+        return json.loads(raw) if raw else None
+
+    def get(self, path: str, **query: Any) -> Any:
+        return self._request("GET", path, query=query or None)
+
+    def health(self) -> dict[str, Any]:
+        return self._request("GET", "/api/v2/monitor/health", auth=False)
+
+    def wait_for_dag(self, dag_id: str, timeout: float = 120) -> dict[str, Any]:
+        """The DAG once the dag-processor has parsed it; import errors are raised."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                return self.get(f"/api/v2/dags/{dag_id}")
+            except AirflowAPIError as exc:
+                if exc.status != 404:
+                    raise
+            errors = self.get("/api/v2/importErrors").get("import_errors", [])
+            if errors:
+                raise GroupplugError("the DAG file failed to import:\n"
+                                     + "\n".join(e.get("stack_trace", "") for e in errors))
+            time.sleep(0.5)
+        raise GroupplugError(f"DAG {dag_id!r} was not parsed within {timeout:.0f}s")
+
+    def trigger(self, dag_id: str, run_id: str) -> dict[str, Any]:
+        self._request("PATCH", f"/api/v2/dags/{dag_id}", {"is_paused": False})
+        return self._request("POST", f"/api/v2/dags/{dag_id}/dagRuns",
+                             {"dag_run_id": run_id, "logical_date": None})
+
+    def dag_run(self, dag_id: str, run_id: str) -> dict[str, Any]:
+        return self.get(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}")
+
+    def task_instances(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
+        answer = self.get(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances", limit=1000)
+        return answer["task_instances"]
+
+    def xcom(self, dag_id: str, run_id: str, task_id: str, key: str) -> Any:
+        try:
+            entry = self.get(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}"
+                             f"/xcomEntries/{key}", deserialize="true")
+        except AirflowAPIError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        value = entry.get("value")
+        if isinstance(value, str):
+            try:
+                return json.loads(value)
+            except ValueError:
+                return value
+        return value
+
+
+class AirflowAPIError(GroupplugError):
+    def __init__(self, status: int, message: str):
+        self.status = status
+        super().__init__(message)
