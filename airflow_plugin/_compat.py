@@ -19,3 +19,10 @@ def require_airflow() -> None:
     # Airflow reads, and may create, its config and logs under ~/airflow.
     if importlib.util.find_spec("airflow") is None:
         raise MissingExtraError("airflow", "apache-airflow")
+
+
+def current_dag():  # noqa: ANN201 - airflow.sdk.DAG | None, imported lazily
+    """The DAG of the enclosing ``with DAG(...)`` block, or None."""
+    from airflow.sdk.definitions._internal.contextmanager import DagContext
+
+    return DagContext.get_current()

@@ -107,10 +107,20 @@ class GroupBarrierOperator(BaseOperator):
 
     def execute(self, context: Any) -> None:
         ti = context["ti"]
+        started_at = time.time()
+        # Decide at once when every setup is already done: deferring then would make the
+        # trigger fire while the executor still reports this process's exit, a race in which
+        # Airflow 3.3 marks the resumed task failed ("state attribute is queued").
+        answer = ti.get_task_states(dag_id=ti.dag_id, run_ids=[ti.run_id],
+                                    task_ids=list(self.members.values()))
+        event = barrier_outcome(self.members, self.lead, answer.get(ti.run_id, {}), started_at,
+                                self.barrier_timeout, started_at)
+        if event is not None:
+            return self.execute_complete(context, event)
         self.log.info("groupplug: barrier of %s waits for %s", self.group, ", ".join(self.members))
         self.defer(
             trigger=BarrierTrigger(dag_id=ti.dag_id, run_id=ti.run_id, members=self.members,
-                                   lead=self.lead, started_at=time.time(),
+                                   lead=self.lead, started_at=started_at,
                                    timeout=self.barrier_timeout),
             method_name="execute_complete",
         )

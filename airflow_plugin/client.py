@@ -11,9 +11,11 @@ from typing import Any
 
 from groupplug.exceptions import GroupplugError
 
+RETRIES = 4
+
 
 class AirflowClient:
-    def __init__(self, url: str, username: str, password: str, timeout: float = 30):
+    def __init__(self, url: str, username: str, password: str, timeout: float = 60):
         self.url = url.rstrip("/")
         self.username = username
         self.password = password
@@ -38,13 +40,26 @@ class AirflowClient:
             headers["Authorization"] = f"Bearer {self.token()}"
         data = json.dumps(body).encode() if body is not None else None
         request = urllib.request.Request(url, data=data, method=method, headers=headers)
-        try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
-                raw = response.read()
-        except urllib.error.HTTPError as exc:
-            detail = exc.read().decode(errors="replace")[:500]
-            raise AirflowAPIError(exc.code, f"{method} {path}: HTTP {exc.code} {detail}") from None
-        return json.loads(raw) if raw else None
+        for attempt in range(RETRIES + 1):
+            try:
+                with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
+                    raw = response.read()
+                return json.loads(raw) if raw else None
+            except urllib.error.HTTPError as exc:
+                detail = exc.read().decode(errors="replace")[:500]
+                # 500 "Database error": SQLite was locked by the scheduler; it passes.
+                if exc.code in (500, 502, 503, 504) and attempt < RETRIES:
+                    time.sleep(1 + attempt)
+                    continue
+                message = f"{method} {path}: HTTP {exc.code} {detail}"
+                raise AirflowAPIError(exc.code, message) from None
+            except OSError:
+                # A busy api-server on SQLite can stall a request; every call here is safe to
+                # repeat (a repeated trigger answers 409, handled by the caller).
+                if attempt == RETRIES:
+                    raise
+                time.sleep(1 + attempt)
+        raise AssertionError("unreachable")
 
     def get(self, path: str, **query: Any) -> Any:
         return self._request("GET", path, query=query or None)
@@ -69,9 +84,15 @@ class AirflowClient:
         raise GroupplugError(f"DAG {dag_id!r} was not parsed within {timeout:.0f}s")
 
     def trigger(self, dag_id: str, run_id: str) -> dict[str, Any]:
-        self._request("PATCH", f"/api/v2/dags/{dag_id}", {"is_paused": False})
-        return self._request("POST", f"/api/v2/dags/{dag_id}/dagRuns",
-                             {"dag_run_id": run_id, "logical_date": None})
+        if self.get(f"/api/v2/dags/{dag_id}").get("is_paused"):
+            self._request("PATCH", f"/api/v2/dags/{dag_id}", {"is_paused": False})
+        try:
+            return self._request("POST", f"/api/v2/dags/{dag_id}/dagRuns",
+                                 {"dag_run_id": run_id, "logical_date": None})
+        except AirflowAPIError as exc:
+            if exc.status != 409:  # 409: a retried request already created the run
+                raise
+            return self.dag_run(dag_id, run_id)
 
     def dag_run(self, dag_id: str, run_id: str) -> dict[str, Any]:
         return self.get(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}")

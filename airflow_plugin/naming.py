@@ -23,6 +23,7 @@ XCOM_MEMBER = "groupplug_member"
 XCOM_SETUP = "groupplug_setup"
 XCOM_BARRIER = "groupplug_barrier"
 XCOM_STATUS = "groupplug_status"
+XCOM_TRY = "groupplug_try"
 
 
 def _join(prefix: str, name: str) -> str:

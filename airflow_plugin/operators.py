@@ -104,60 +104,50 @@ class GroupMemberOperator(BaseOperator):
 
     def execute(self, context: Any) -> None:
         ti = context["ti"]
+        ti.xcom_push(key=naming.XCOM_TRY, value=ti.try_number)  # this member's epoch
         watch = MemberWatch(self.member, self.lead, self.peers, self.ignore_nonlead_status)
-        record: dict[str, Any] = {"state": "running", "reason": "", "cause": "", "attempts":
-                                  ti.try_number - 1, "started_at": None, "finished_at": None}
-        decision: Decision | None = None
-        try:
-            decision = self._decide(ti, watch)  # the lead may have finished before we started
-            if decision is None and self.gang:
-                decision = self._gang_rendezvous(ti, watch)
-            while decision is None or decision.action == "restart":
-                if decision is not None:
-                    self.log.warning("groupplug: %s: %s", self.member, decision.reason)
-                    decision = self._wait_running(ti, watch, decision.wait_for)
-                    if decision is not None:
-                        break
-                record["attempts"] += 1
-                record["started_at"] = time.time()
-                self.log.info("groupplug: %s starts its main work (attempt %d)", self.member,
-                              record["attempts"])
-                rc, _ = run_watched(self.command, self.log, lambda: self._stop_now(ti, watch),
-                                    POLL_INTERVAL)
-                if rc is not None:
-                    return self._finished(ti, record, rc)
-                decision = self._last
-            self._stopped(ti, record, decision)
-        finally:
-            record["finished_at"] = record["finished_at"] or time.time()
+        record: dict[str, Any] = {"state": "running", "reason": "", "cause": "", "runs": 0,
+                                  "attempts": 0, "started_at": None, "finished_at": None}
+        decision = self._decide(ti, watch)  # the lead may have finished before we started
+        if decision is None and self.gang:
+            decision = self._gang_rendezvous(ti, watch)
+        while decision is None or decision.action == "restart":
+            if decision is not None:
+                self.log.warning("groupplug: %s: %s", self.member, decision.reason)
+            record["runs"] += 1
+            record["started_at"] = time.time()
+            self.log.info("groupplug: %s starts its main work (run %d)", self.member,
+                          record["runs"])
+            rc, _ = run_watched(self.command, self.log, lambda: self._stop_now(ti, watch),
+                                POLL_INTERVAL)
+            record["attempts"] = max(ti.try_number - 1 + record["runs"], watch.epoch)
+            if rc is not None:
+                return self._finished(ti, record, rc)
+            decision = self._last
+        record["attempts"] = max(ti.try_number - 1 + record["runs"], watch.epoch,
+                                 record["attempts"])
+        self._stopped(ti, record, decision)
 
     # -- decisions ------------------------------------------------------------------------------
 
     _last: Decision | None = None
 
     def _decide(self, ti: Any, watch: MemberWatch) -> Decision | None:
-        states = _states(ti, watch.watched)
+        ids = watch.watched
+        states = _states(ti, ids)
+        # map_indexes=-1: one value per task, None where absent, so the list lines up with ids.
+        pulled = ti.xcom_pull(task_ids=ids, key=naming.XCOM_TRY, map_indexes=-1) if ids else []
+        tries = dict(zip(ids, pulled if isinstance(pulled, list) else [pulled], strict=False))
 
         def cause_of(task_id: str) -> str | None:
             pushed = ti.xcom_pull(task_ids=task_id, key=naming.XCOM_MEMBER)
             return (pushed or {}).get("cause") or None
 
-        return watch.decide(states, cause_of)
+        return watch.decide(states, tries, cause_of)
 
     def _stop_now(self, ti: Any, watch: MemberWatch) -> str | None:
         self._last = self._decide(ti, watch)
         return self._last.reason if self._last else None
-
-    def _wait_running(self, ti: Any, watch: MemberWatch, task_id: str) -> Decision | None:
-        """After a peer's retry began, wait until it runs again (the group's next epoch)."""
-        while True:
-            state = _states(ti, [task_id]).get(task_id)
-            if state == "running":
-                watch._seen_running.add(task_id)
-                return None
-            if state in FINAL:
-                return self._decide(ti, watch)
-            time.sleep(POLL_INTERVAL)
 
     def _gang_rendezvous(self, ti: Any, watch: MemberWatch) -> Decision | None:
         """Gang mode: start main work only when every other active member is running too."""

@@ -8,6 +8,7 @@ in :mod:`groupplug.airflow.naming`. Groups wait for each other gate -> roots.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
@@ -169,8 +170,13 @@ def _render_members(dag: DAG, group: Group, path: str, prefix: str, gang: set[st
     gate = GroupGateOperator(
         task_id=_local(naming.gate_id(prefix, group.name), prefix), group=path, prefix=prefix,
         members=members_with_setup, lead=lead, ignore_nonlead_status=group.ignore_nonlead_status,
-        has_barrier=barrier, dag=dag)
-    list(mains.values()) >> gate
+        has_barrier=barrier, dag=dag,
+        # The group's shape travels with the serialized DAG, for the status view.
+        doc_json=json.dumps({"groupplug": {
+            "group": path, "prefix": prefix, "lead": lead, "members": members_with_setup,
+            "ignore_nonlead_status": group.ignore_nonlead_status, "barrier": barrier}}))
+    # The gate waits for every task of the group: a setup still being stopped decides its reason.
+    [*mains.values(), *setups.values(), *result.roots] >> gate
     result.gate = gate
     return result
 

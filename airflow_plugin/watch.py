@@ -15,29 +15,32 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 FINAL = frozenset({"success", "failed", "upstream_failed", "skipped", "removed"})
-NOT_RUNNING_AGAIN = frozenset({"up_for_retry", "restarting", "scheduled", "queued", "none", None})
 
 
 @dataclass(frozen=True)
 class Decision:
-    """``stop``: end with ``state`` and ``reason``; ``restart``: re-run once ``wait_for`` runs."""
+    """``stop``: end with ``state`` and ``reason``; ``restart``: re-run the main work now."""
 
     action: str  # "stop" | "restart"
     state: str = ""  # "succeeded" | "failed" for stop
     reason: str = ""
     cause: str = ""  # the member whose failure started a chain of strict-mode stops
-    wait_for: str = ""  # task id to see running again before a restart
 
 
 @dataclass
 class MemberWatch:
-    """The watching rules of one member. ``peers`` maps member name to its main task id."""
+    """The watching rules of one member. ``peers`` maps member name to its main task id.
+
+    A peer's *epoch* is its Airflow try number, which each main task publishes when it starts
+    (XCom). A watched peer's epoch rising means it retried: this member restarts (DESIGN
+    section 3), and counts the group's epoch in its attempts even if it started late.
+    """
 
     name: str
     lead: str
     peers: Mapping[str, str]
     ignore_nonlead_status: bool = True
-    _seen_running: set[str] = field(default_factory=set)
+    epochs: dict[str, int] = field(default_factory=dict)
 
     @property
     def watched(self) -> list[str]:
@@ -45,10 +48,16 @@ class MemberWatch:
         names = [self.lead] if self.ignore_nonlead_status else list(self.peers)
         return [self.peers[n] for n in names if n != self.name and n in self.peers]
 
+    @property
+    def epoch(self) -> int:
+        """The highest epoch seen among watched peers (1 before any retry)."""
+        return max(self.epochs.values(), default=1)
+
     def decide(
-        self, states: Mapping[str, str | None], cause_of: Callable[[str], str | None]
+        self, states: Mapping[str, str | None], tries: Mapping[str, int | None],
+        cause_of: Callable[[str], str | None],
     ) -> Decision | None:
-        """The decision given peer states; ``cause_of(task_id)`` reads a failed peer's cause."""
+        """The decision given peer states and tries; ``cause_of(task_id)``: a failure's cause."""
         by_id = {tid: n for n, tid in self.peers.items()}
         lead_id = self.peers.get(self.lead)
         if self.name != self.lead and lead_id is not None:
@@ -60,16 +69,18 @@ class MemberWatch:
                 if not self.ignore_nonlead_status and cause not in (self.lead, self.name):
                     return Decision("stop", "failed", f"task {cause} failed", cause)
                 return Decision("stop", "failed", "lead finished", cause)
+        restart: Decision | None = None
         for tid in self.watched:
-            state = states.get(tid)
-            if state == "running":
-                self._seen_running.add(tid)
-            elif state == "failed" and not self.ignore_nonlead_status:
+            state, seen = states.get(tid), tries.get(tid)
+            if state == "failed" and not self.ignore_nonlead_status:
                 cause = cause_of(tid) or by_id[tid]
                 return Decision("stop", "failed", f"task {cause} failed", cause)
-            elif state in NOT_RUNNING_AGAIN and tid in self._seen_running:
-                self._seen_running.discard(tid)
+            if seen is None:
+                continue
+            known = self.epochs.get(tid)
+            self.epochs[tid] = max(seen, known or 0)
+            if known is not None and seen > known or known is None and seen > 1:
                 who = by_id[tid]
                 why = "lead" if who == self.lead else f"task {who}"
-                return Decision("restart", reason=f"{why} retries; restarting", wait_for=tid)
-        return None
+                restart = Decision("restart", reason=f"{why} retried (try {seen}); restarting")
+        return restart

@@ -217,7 +217,7 @@ class group(_Block):  # noqa: N801
 
         @functools.wraps(fn)
         def declare(*args: Any, **kwargs: Any) -> Any:
-            with group(self.name, directives=directives, **options):
+            with type(self)(self.name, directives=directives, **options):
                 return fn(*args, **kwargs)
 
         return declare  # type: ignore[return-value]

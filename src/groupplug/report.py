@@ -89,6 +89,7 @@ class RunReport:
     def to_json(self) -> dict[str, Any]:
         return {
             "workflow": self.workflow,
+            "run_id": self.run_id,
             "engine": self.engine,
             "state": self.state,
             "groups": {

@@ -80,6 +80,9 @@ def _member(report: RunReport, key: str):
     return group.members.get(task) if group else None
 
 
+# Delays in these scenarios leave room for engines that start members a few seconds apart under
+# load (Airflow's scheduler on 2 cores): a retry must come after every peer has started.
+
 #: Clock tolerance between processes on one machine, in seconds.
 CLOCK_SLACK = 0.05
 
@@ -205,7 +208,7 @@ SCENARIOS: list[Scenario] = [
               - name: lead
                 lead: true
                 retries: 1
-                command: "{fail_once('lead', then='sleep 2', delay=2)}"
+                command: "{fail_once('lead', then='sleep 2', delay=5)}"
               - {{name: worker, command: "{LONG}"}}
             """),
         state="succeeded",
@@ -220,10 +223,10 @@ SCENARIOS: list[Scenario] = [
         yaml=_wf(f"""
             - name: train
               tasks:
-              - {{name: lead, lead: true, command: "sleep 4"}}
+              - {{name: lead, lead: true, command: "sleep 8"}}
               - name: worker
                 retries: 1
-                command: "{fail_once('worker', then=LONG, delay=1)}"
+                command: "{fail_once('worker', then=LONG, delay=4)}"
             """),
         state="succeeded",
         groups={"train": "succeeded"},
@@ -237,10 +240,10 @@ SCENARIOS: list[Scenario] = [
             - name: train
               ignoreNonleadStatus: false
               tasks:
-              - {{name: lead, lead: true, command: "sleep 4"}}
+              - {{name: lead, lead: true, command: "sleep 8"}}
               - name: worker
                 retries: 1
-                command: "{fail_once('worker', then=LONG, delay=1)}"
+                command: "{fail_once('worker', then=LONG, delay=4)}"
             """),
         state="succeeded",
         groups={"train": "succeeded"},
@@ -294,7 +297,7 @@ SCENARIOS: list[Scenario] = [
             - name: train
               barrier: false
               tasks:
-              - {name: lead, lead: true, setup: "sleep 3", command: "sleep 1"}
+              - {name: lead, lead: true, setup: "sleep 8", command: "sleep 1"}
               - {name: w1, setup: "sleep 0", command: "sleep 1"}
             """),
         state="succeeded",
