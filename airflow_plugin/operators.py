@@ -15,8 +15,9 @@ from typing import Any
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
+from groupplug.shell import run_watched
+
 from . import naming
-from ._shell import run_watched
 from .watch import FINAL, Decision, MemberWatch
 
 POLL_INTERVAL = 0.5

@@ -1,4 +1,4 @@
-"""A shell command in its own process group, its output in the task log, stoppable from outside.
+"""A shell command in its own process group, its output in a logger, stoppable from outside.
 
 Stopping kills the whole process group (``sh -c`` and everything it started), so a stopped member
 leaves nothing running on the worker, whatever the executor.

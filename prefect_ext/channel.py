@@ -1,0 +1,171 @@
+"""Messages between a group's subflow (which runs the status engine) and its member tasks.
+
+Members post events (setup started, arrived, started, finished, retrying); the subflow posts
+commands (release an epoch of the barrier, stop, restart). Two stores, chosen by task runner:
+
+- :class:`InMemoryChannel` for runners whose tasks share the subflow's process (the default
+  thread pool): a condition variable, so a release wakes every member at once.
+- :class:`VariablesChannel` for runners whose tasks run elsewhere (Dask processes, other
+  machines): each message is a Prefect Variable, so every worker that reaches the Prefect API
+  reaches the barrier too, with nothing else to deploy. A reader lists its mailbox with one
+  name-prefix query per poll; a broadcast box makes a release one write for all members.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+BROADCAST = "all"
+
+
+class Channel(Protocol):
+    """Mailboxes of JSON messages: ``post`` appends, ``read`` returns what is new."""
+
+    def post(self, box: str, message: dict[str, Any]) -> None: ...
+
+    def read(self, boxes: list[str], cursor: dict[str, int], wait: float) -> list[
+        tuple[str, dict[str, Any]]]: ...
+
+    def detach(self) -> None:
+        """A member is done with the channel (the group's subflow still owns it)."""
+
+    def close(self) -> None:
+        """The owner (the group's subflow) is done: release everything."""
+
+
+@dataclass
+class ChannelSpec:
+    """A picklable description a member task uses to open the group's channel."""
+
+    kind: str  # "memory" | "variables"
+    key: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+
+    def open(self) -> Channel:
+        if self.kind == "memory":
+            return InMemoryChannel.registry(self.key)
+        return VariablesChannel(self.key)
+
+
+class InMemoryChannel:
+    """One process, many threads: lists guarded by a condition."""
+
+    _instances: dict[str, InMemoryChannel] = {}
+    _lock = threading.Lock()
+
+    @classmethod
+    def registry(cls, key: str) -> InMemoryChannel:
+        with cls._lock:
+            return cls._instances.setdefault(key, cls())
+
+    def __init__(self) -> None:
+        self._boxes: dict[str, list[dict[str, Any]]] = {}
+        self._changed = threading.Condition()
+
+    def post(self, box: str, message: dict[str, Any]) -> None:
+        with self._changed:
+            self._boxes.setdefault(box, []).append(message)
+            self._changed.notify_all()
+
+    def read(self, boxes: list[str], cursor: dict[str, int], wait: float) -> list[
+            tuple[str, dict[str, Any]]]:
+        deadline = time.monotonic() + wait
+        with self._changed:
+            while True:
+                new = self._new(boxes, cursor)
+                remaining = deadline - time.monotonic()
+                if new or remaining <= 0:
+                    return new
+                self._changed.wait(remaining)
+
+    def _new(self, boxes: list[str], cursor: dict[str, int]) -> list[tuple[str, dict[str, Any]]]:
+        found = []
+        for box in boxes:
+            messages = self._boxes.get(box, [])
+            start = cursor.get(box, 0)
+            found += [(box, m) for m in messages[start:]]
+            cursor[box] = len(messages)
+        return found
+
+    def detach(self) -> None:
+        pass  # shared with the subflow and the other members: only the owner closes it
+
+    def close(self) -> None:
+        with self._lock:
+            for key, value in list(self._instances.items()):
+                if value is self:
+                    del self._instances[key]
+
+
+class VariablesChannel:
+    """Messages as Prefect Variables named ``gp_<key>_<box>_<seq>``, read by name prefix."""
+
+    POLL = 0.05
+
+    def __init__(self, key: str):
+        from prefect.client.orchestration import get_client
+
+        self.key = key
+        self._client = get_client(sync_client=True)
+        self._client.__enter__()
+        self._sent: dict[str, int] = {}
+
+    def _name(self, box: str, seq: int) -> str:
+        return f"gp_{self.key}_{box}_{seq:06d}"
+
+    def post(self, box: str, message: dict[str, Any]) -> None:
+        from prefect.client.schemas.actions import VariableCreate
+
+        seq = self._sent[box] = self._sent.get(box, 0) + 1
+        value = json.dumps(message)
+        self._client.create_variable(VariableCreate(name=self._name(box, seq), value=value))
+
+    def read(self, boxes: list[str], cursor: dict[str, int], wait: float) -> list[
+            tuple[str, dict[str, Any]]]:
+        deadline = time.monotonic() + wait
+        while True:
+            new = self._fetch(boxes, cursor)
+            if new or time.monotonic() >= deadline:
+                return new
+            time.sleep(self.POLL)
+
+    def _fetch(self, boxes: list[str], cursor: dict[str, int]) -> list[tuple[str, dict[str, Any]]]:
+        prefix = f"gp_{self.key}_"
+        found = []
+        for variable in self._list(prefix):
+            box, _, seq = variable["name"][len(prefix):].rpartition("_")
+            if box in boxes and int(seq) > cursor.get(box, 0):
+                found.append((int(seq), box, variable["value"]))
+        found.sort()
+        result = []
+        for seq, box, value in found:
+            cursor[box] = max(cursor.get(box, 0), seq)
+            result.append((box, json.loads(value) if isinstance(value, str) else value))
+        return result
+
+    def delete_all(self) -> None:
+        """Remove every message of this channel (the run is over)."""
+        for variable in self._list(f"gp_{self.key}_"):
+            self._client.delete_variable_by_name(variable["name"])
+
+    def _list(self, prefix: str) -> list[dict[str, Any]]:
+        variables: list[dict[str, Any]] = []
+        offset = 0
+        while True:
+            page = self._client.request("POST", "/variables/filter", json={
+                "variables": {"name": {"like_": prefix + "%"}}, "limit": 200,
+                "offset": offset, "sort": "NAME_ASC"}).json()
+            offset += len(page)
+            variables += [v for v in page if v["name"].startswith(prefix)]
+            if len(page) < 200:
+                return variables
+
+    def detach(self) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._client.__exit__(None, None, None)
