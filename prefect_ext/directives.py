@@ -21,10 +21,11 @@ log = logging.getLogger(__name__)
 UNMAPPED = ("np", "ngpu", "memory")
 
 
-def _tags(value: Any) -> list[str]:
-    if not isinstance(value, list) or not all(isinstance(t, str) and t for t in value):
+def _tags(value: Any) -> tuple[str, ...]:
+    # A tuple too: specs are frozen, so a normalised list comes back as a tuple.
+    if not isinstance(value, (list, tuple)) or not all(isinstance(t, str) and t for t in value):
         raise ValueError(f"tags must be a list of strings, got {value!r}")
-    return list(value)
+    return tuple(value)
 
 
 #: Directive keys the Prefect plugin registers (``groupplug_directive_types``).

@@ -29,7 +29,7 @@ from groupplug.status import Action, ActionKind, Event, EventKind, GroupEngine
 
 from .channel import BROADCAST, ChannelSpec
 from .directives import task_options
-from .member import MemberContext, MemberRun, commands_box, events_box
+from .member_run import MemberContext, MemberRun, commands_box, events_box
 
 log = logging.getLogger(__name__)
 _SATISFIED = (GroupState.SUCCEEDED, GroupState.SKIPPED)

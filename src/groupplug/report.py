@@ -105,7 +105,8 @@ class RunReport:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> RunReport:
-        report = cls(workflow=data["workflow"], engine=data["engine"])
+        report = cls(workflow=data["workflow"], engine=data["engine"],
+                     run_id=data.get("run_id", ""))
         for path, g in data["groups"].items():
             report.groups[path] = GroupReport(
                 state=GroupState(g["state"]),

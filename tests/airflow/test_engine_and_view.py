@@ -1,0 +1,88 @@
+"""``groupplug run --engine airflow`` and the group-status view, on a real Airflow."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from groupplug.airflow import runner
+from groupplug.loader import load_workflow
+from groupplug.report import RunReport
+from groupplug.runner import LocalRunner
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "examples" / "workflows"
+
+
+def test_cli_run_starts_its_own_airflow_and_matches_the_local_engine(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "groupplug.cli", "run", str(EXAMPLES / "training.yaml"),
+         "--engine", "airflow", "--json"], capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = RunReport.from_json(json.loads(result.stdout))
+    local = LocalRunner(load_workflow(EXAMPLES / "training.yaml"), log_dir=tmp_path).run()
+    assert report.engine == "airflow" and report.outcome() == local.outcome()
+    assert report.groups["train"].members["worker-1"].reason == "lead finished"
+
+
+@pytest.fixture(scope="module")
+def finished_runs(airflow_server):
+    """The other examples, run on the shared Airflow: {name: (dag_id, run_id, report)}."""
+    client = airflow_server.client()
+    runs = {}
+    for name in ("nested_pipeline", "directives"):
+        workflow = load_workflow(EXAMPLES / f"{name}.yaml")
+        dag_id = runner.dag_id_for(workflow)
+        runner.write_dag(airflow_server, workflow, dag_id, [])
+        client.wait_for_dag(dag_id)
+        client.trigger(dag_id, "example")
+        runs[name] = (workflow, dag_id)
+    results = {}
+    for name, (workflow, dag_id) in runs.items():
+        runner.follow(client, workflow, dag_id, "example", [], None, timeout=600)
+        results[name] = (dag_id, "example", runner.read_report(client, workflow, dag_id,
+                                                                "example", []))
+    return results
+
+
+@pytest.mark.parametrize("name", ["nested_pipeline", "directives"])
+def test_examples_match_the_local_engine(name, finished_runs, tmp_path):
+    local = LocalRunner(load_workflow(EXAMPLES / f"{name}.yaml"), log_dir=tmp_path).run()
+    assert finished_runs[name][2].outcome() == local.outcome()
+
+
+def get(url: str, token: str | None = None) -> tuple[int, str]:
+    request = urllib.request.Request(url)
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def test_status_view_requires_airflows_authentication(airflow_server, finished_runs):
+    dag_id, run_id, report = finished_runs["nested_pipeline"]
+    url = f"{airflow_server.url}/groupplug/dags/{dag_id}/runs/{run_id}/groups"
+    status, _ = get(url)
+    assert status in (401, 403)
+    status, _ = get(url, token="not-a-jwt")
+    assert status in (401, 403)
+    status, body = get(url, token=airflow_server.client().token())
+    assert status == 200, body
+    view = json.loads(body)
+    parent = "machine-learning-pipeline.model-experiments"
+    assert view["groups"][parent]["state"] == "succeeded"
+    assert view["groups"][parent]["counts"] == {"succeeded": 3}
+    assert view["groups"][parent + ".hyperparameter-tuning"]["lead"] == "tune-lr"
+    assert view["state"] == report.state
+    status, page = get(url[: -len("groups")] + "view", token=airflow_server.client().token())
+    assert status == 200 and "hyperparameter-tuning" in page and "tune-lr" in page

@@ -1,0 +1,56 @@
+"""``groupplug run --engine prefect``: same outcome as the local engine, no record lost."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from groupplug.loader import load_workflow
+from groupplug.report import RunReport
+from groupplug.runner import LocalRunner
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "examples" / "workflows"
+
+
+def test_cli_run_starts_its_own_server_and_prints_one_report():
+    result = subprocess.run(
+        [sys.executable, "-m", "groupplug.cli", "run", str(EXAMPLES / "training.yaml"),
+         "--engine", "prefect", "--json"], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = RunReport.from_json(json.loads(result.stdout))
+    assert report.engine == "prefect" and report.run_id
+    local = LocalRunner(load_workflow(EXAMPLES / "training.yaml")).run()
+    assert report.outcome() == local.outcome()
+    assert "all final" in result.stderr or result.returncode == 0
+
+
+@pytest.mark.parametrize("name", ["nested_pipeline", "directives"])
+def test_examples_match_the_local_engine(name, prefect_server, tmp_path):
+    from groupplug.prefect.runner import _run, check_records_final
+
+    workflow = load_workflow(EXAMPLES / f"{name}.yaml")
+    report = _run(workflow, [], {"server": "current"})
+    assert report.outcome() == LocalRunner(workflow, log_dir=tmp_path).run().outcome()
+    counts = check_records_final(report.run_id)
+    assert sum(counts.values()) > len(workflow.group_paths())  # flow, subflows and tasks
+
+
+def test_selected_group_runs_alone(prefect_server):
+    from groupplug.prefect.runner import _run
+
+    report = _run(load_workflow(EXAMPLES / "training.yaml"), ["evaluate"], {"server": "current"})
+    assert report.groups["evaluate"].state.value == "succeeded"
+    assert report.groups["train"].state.value == "skipped"
+
+
+@pytest.mark.parametrize("name", ["training", "nested_pipeline", "directives"])
+def test_example_flows_run(name):
+    result = subprocess.run([sys.executable, str(ROOT / "examples" / "flows" / f"{name}.py")],
+                            capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert result.returncode == 0, result.stderr[-3000:]
