@@ -7,25 +7,11 @@ Airflow is imported on first use, so ``groupplug`` plugins load where Airflow is
 
 from __future__ import annotations
 
-from typing import Any
+from groupplug._lazy import lazy_getattr
 
-_EXPORTS = {
-    "group": "authoring",
-    "member": "authoring",
-    "render_workflow": "render",
-    "dag_from_yaml": "render",
-}
+from ._compat import require_airflow
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'groupplug.airflow' has no attribute {name!r}")
-    from ._compat import require_airflow
-
-    require_airflow()
-    import importlib
-
-    return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
-
-
+_EXPORTS = {"group": "authoring", "member": "authoring", "render_workflow": "render",
+            "dag_from_yaml": "render"}
+__getattr__ = lazy_getattr(__name__, _EXPORTS, require_airflow)
 __all__ = sorted(_EXPORTS)

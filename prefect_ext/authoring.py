@@ -22,12 +22,11 @@ before). The decorator form ``@group("train", lead=...)`` declares the group eac
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Any
 
 from groupplug import authoring
 from groupplug.report import GroupReport
-from groupplug.spec import Task
 from groupplug.states import GroupState, MemberState
 
 
@@ -103,20 +102,7 @@ def _upstream_failed(upstream: str) -> Any:
     return MemberReport(MemberState.UPSTREAM_FAILED, f"upstream group {upstream} failed")
 
 
-def member(
-    name: str,
-    command: str | None = None,
-    *,
-    setup: str | None = None,
-    lead: bool = False,
-    inputs: Iterable[str] = (),
-    retries: int = 0,
-    retry_delay: float = 0.0,
-    directives: Mapping[str, Any] | None = None,
-) -> Task:
-    """Declare a member of the enclosing :class:`group`: a shell command and optional setup.
-
-    ``member("simulate")`` with no command puts a task declared earlier in this group too.
-    """
-    return authoring.task(name, command, setup=setup, lead=lead, inputs=inputs,
-                          retries=retries, retry_delay=retry_delay, directives=directives)
+#: Declare a member of the enclosing :class:`group`: ``member(name, command, setup=..., lead=...,
+#: inputs=..., retries=..., retry_delay=..., directives=...)``; ``member("simulate")`` with no
+#: command puts a task declared earlier in this group too. Prefect members run shell commands.
+member = authoring.task
