@@ -24,6 +24,7 @@ XCOM_SETUP = "groupplug_setup"
 XCOM_BARRIER = "groupplug_barrier"
 XCOM_STATUS = "groupplug_status"
 XCOM_TRY = "groupplug_try"
+XCOM_GANG = "groupplug_gang_arrived"
 
 
 def _join(prefix: str, name: str) -> str:

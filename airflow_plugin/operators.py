@@ -21,6 +21,8 @@ from . import naming
 from .watch import FINAL, Decision, MemberWatch
 
 POLL_INTERVAL = 0.5
+#: Seconds between the last gang member arriving and all of them starting together.
+GANG_MARGIN = 1.0
 
 
 def _states(ti: Any, task_ids: Sequence[str]) -> dict[str, str | None]:
@@ -151,15 +153,31 @@ class GroupMemberOperator(BaseOperator):
         return self._last.reason if self._last else None
 
     def _gang_rendezvous(self, ti: Any, watch: MemberWatch) -> Decision | None:
-        """Gang mode: start main work only when every other active member is running too."""
+        """Gang mode: every member starts its main work at the same wall-clock instant.
+
+        Each member publishes when it began running; once all are running, each computes the
+        same start time (the last arrival + :data:`GANG_MARGIN`) and sleeps until then, so the
+        spread is clock jitter, not how fast each member happens to poll the API.
+        """
+        ti.xcom_push(key=naming.XCOM_GANG, value=time.time())
         others = [tid for name, tid in self.peers.items() if name != self.member]
+        polls = 0
         while True:
             states = _states(ti, others)
             if all(states.get(t) == "running" or states.get(t) in FINAL for t in others):
-                return None
-            decision = self._decide(ti, watch)
-            if decision is not None and decision.action == "stop":
-                return decision
+                running = [t for t in others if states.get(t) == "running"]
+                arrived = ti.xcom_pull(task_ids=running, key=naming.XCOM_GANG,
+                                       map_indexes=-1) if running else []
+                arrived = arrived if isinstance(arrived, list) else [arrived]
+                if all(a is not None for a in arrived):
+                    start = max([time.time() if not arrived else max(arrived)]) + GANG_MARGIN
+                    time.sleep(max(0.0, start - time.time()))
+                    return None
+            polls += 1
+            if polls % 10 == 0:  # the lead may end the group while we gather
+                decision = self._decide(ti, watch)
+                if decision is not None and decision.action == "stop":
+                    return decision
             time.sleep(0.1)
 
     # -- endings --------------------------------------------------------------------------------

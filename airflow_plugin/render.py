@@ -90,13 +90,14 @@ def render_into(
     rendered: dict[str, Rendered] = {}
     for group in workflow.groups:
         _render_group(dag, group, "", parent, chosen, set(gang), rendered)
+    # One set_downstream call per (gate, group) with a list: Airflow hashes the DAG once per task
+    # in each call, and per-edge ``>>`` calls doubled the parse time of a 5,000-task DAG.
     for path, deps in dependencies(workflow).items():
         if path not in rendered:
             continue
-        gates = [rendered[d].gate for d in deps if d in rendered]
-        for root in rendered[path].roots:
-            for gate in gates:
-                gate >> root
+        for dep in deps:
+            if dep in rendered:
+                rendered[dep].gate.set_downstream(rendered[path].roots)
     return rendered
 
 
@@ -176,7 +177,8 @@ def _render_members(dag: DAG, group: Group, path: str, prefix: str, gang: set[st
             "group": path, "prefix": prefix, "lead": lead, "members": members_with_setup,
             "ignore_nonlead_status": group.ignore_nonlead_status, "barrier": barrier}}))
     # The gate waits for every task of the group: a setup still being stopped decides its reason.
-    [*mains.values(), *setups.values(), *result.roots] >> gate
+    every = {id(t): t for t in [*mains.values(), *setups.values(), *result.roots]}
+    gate.set_upstream(list(every.values()))
     result.gate = gate
     return result
 

@@ -11,7 +11,6 @@ import os
 import signal
 import subprocess
 import threading
-import time
 from collections.abc import Callable
 
 KILL_GRACE = 2.0
@@ -35,12 +34,12 @@ def run_watched(
     reader.start()
     try:
         while True:
-            deadline = time.monotonic() + poll_interval
-            while time.monotonic() < deadline:
-                if proc.poll() is not None:
-                    reader.join(5)
-                    return proc.returncode, None
-                time.sleep(0.05)
+            try:
+                proc.wait(poll_interval)  # wakes when the command ends, not on a sleep tick
+                reader.join(5)
+                return proc.returncode, None
+            except subprocess.TimeoutExpired:
+                pass
             why = should_stop()
             if why:
                 stop(proc)
