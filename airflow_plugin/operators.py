@@ -22,7 +22,7 @@ from .watch import FINAL, Decision, MemberWatch
 
 POLL_INTERVAL = 0.5
 #: Seconds between the last gang member arriving and all of them starting together.
-GANG_MARGIN = 1.0
+GANG_MARGIN = 3.0
 
 
 def _states(ti: Any, task_ids: Sequence[str]) -> dict[str, str | None]:
@@ -174,11 +174,11 @@ class GroupMemberOperator(BaseOperator):
                     time.sleep(max(0.0, start - time.time()))
                     return None
             polls += 1
-            if polls % 10 == 0:  # the lead may end the group while we gather
+            if polls % 5 == 0:  # the lead may end the group while we gather
                 decision = self._decide(ti, watch)
                 if decision is not None and decision.action == "stop":
                     return decision
-            time.sleep(0.1)
+            time.sleep(0.2)  # 20 members polling share one api-server: poll gently
 
     # -- endings --------------------------------------------------------------------------------
 
