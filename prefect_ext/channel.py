@@ -52,35 +52,50 @@ class ChannelSpec:
 
 
 class InMemoryChannel:
-    """One process, many threads: lists guarded by a condition."""
+    """One process, many threads: lists under one lock; a post wakes only that box's readers."""
 
     _instances: dict[str, InMemoryChannel] = {}
-    _lock = threading.Lock()
+    _registry_lock = threading.Lock()
 
     @classmethod
     def registry(cls, key: str) -> InMemoryChannel:
-        with cls._lock:
+        with cls._registry_lock:
             return cls._instances.setdefault(key, cls())
 
     def __init__(self) -> None:
+        self._lock = threading.Lock()
         self._boxes: dict[str, list[dict[str, Any]]] = {}
-        self._changed = threading.Condition()
+        # Waking every waiting member on every event made a 100-member group spend its time in
+        # wake-ups: a reader waits on its own condition, registered for the boxes it reads.
+        self._waiters: dict[str, set[threading.Condition]] = {}
 
     def post(self, box: str, message: dict[str, Any]) -> None:
-        with self._changed:
+        with self._lock:
             self._boxes.setdefault(box, []).append(message)
-            self._changed.notify_all()
+            for waiter in self._waiters.get(box, ()):
+                waiter.notify()
 
     def read(self, boxes: list[str], cursor: dict[str, int], wait: float) -> list[
             tuple[str, dict[str, Any]]]:
         deadline = time.monotonic() + wait
-        with self._changed:
-            while True:
-                new = self._new(boxes, cursor)
-                remaining = deadline - time.monotonic()
-                if new or remaining <= 0:
-                    return new
-                self._changed.wait(remaining)
+        waiter = threading.Condition(self._lock)
+        with self._lock:
+            new = self._new(boxes, cursor)
+            if new or wait <= 0:
+                return new
+            for box in boxes:
+                self._waiters.setdefault(box, set()).add(waiter)
+            try:
+                while not new:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        break
+                    waiter.wait(remaining)
+                    new = self._new(boxes, cursor)
+            finally:
+                for box in boxes:
+                    self._waiters[box].discard(waiter)
+            return new
 
     def _new(self, boxes: list[str], cursor: dict[str, int]) -> list[tuple[str, dict[str, Any]]]:
         found = []
@@ -95,7 +110,7 @@ class InMemoryChannel:
         pass  # shared with the subflow and the other members: only the owner closes it
 
     def close(self) -> None:
-        with self._lock:
+        with self._registry_lock:
             for key, value in list(self._instances.items()):
                 if value is self:
                     del self._instances[key]
