@@ -159,7 +159,8 @@ class GroupMemberOperator(BaseOperator):
         same start time (the last arrival + :data:`GANG_MARGIN`) and sleeps until then, so the
         spread is clock jitter, not how fast each member happens to poll the API.
         """
-        ti.xcom_push(key=naming.XCOM_GANG, value=time.time())
+        arrived_at = time.time()
+        ti.xcom_push(key=naming.XCOM_GANG, value=arrived_at)
         others = [tid for name, tid in self.peers.items() if name != self.member]
         polls = 0
         while True:
@@ -170,7 +171,7 @@ class GroupMemberOperator(BaseOperator):
                                        map_indexes=-1) if running else []
                 arrived = arrived if isinstance(arrived, list) else [arrived]
                 if all(a is not None for a in arrived):
-                    start = max([time.time() if not arrived else max(arrived)]) + GANG_MARGIN
+                    start = max([arrived_at, *arrived]) + GANG_MARGIN  # the same for everyone
                     time.sleep(max(0.0, start - time.time()))
                     return None
             polls += 1

@@ -74,7 +74,7 @@ def local_barrier_spread(members: int = 8, repeat: int = 3) -> None:
     for _ in range(repeat):
         tasks = "\n".join(
             f"    - {{name: m{i}{', lead: true' if i == 0 else ''}, setup: 'sleep 0.{i}', "
-            "command: 'true'}" for i in range(members))
+            "command: 'sleep 1'}" for i in range(members))
         spec = loads_workflow(f"workflow:\n  name: b\n  groups:\n  - name: g\n    tasks:\n"
                               f"{tasks}\n")
         with tempfile.TemporaryDirectory() as logs:

@@ -74,7 +74,7 @@ def barrier_row(repeat: int, members: int = 8) -> None:
     from core_bench import thread_barrier_spread
 
     tasks = "\n".join(f"    - {{name: m{i}{', lead: true' if i == 0 else ''}, "
-                      f"setup: 'sleep 0.{i}', command: 'true'}}" for i in range(members))
+                      f"setup: 'sleep 0.{i}', command: 'sleep 1'}}" for i in range(members))
     workflow = loads_workflow(f"workflow:\n  name: spread\n  groups:\n  - name: g\n"
                               f"    tasks:\n{tasks}\n")
 
