@@ -324,10 +324,14 @@ def _apply(ctx: _Context, path: str, group: Group, engine: GroupEngine, actions:
            channel: Any, index: Mapping[str, int]) -> None:
     for action in actions:
         if action.kind is ActionKind.RELEASE and channel is not None:
-            log.info("group %s: barrier epoch %d released for %s", path, action.epoch,
-                     ", ".join(action.members))
-            channel.post(BROADCAST, {"op": "release", "epoch": action.epoch,
-                                     "members": list(action.members)})
+            if len(action.members) > 1:
+                log.info("group %s: barrier epoch %d released for %s", path, action.epoch,
+                         ", ".join(action.members))
+            release = {"op": "release", "epoch": action.epoch, "members": list(action.members)}
+            if len(action.members) == 1:  # no barrier: wake that member alone, not everyone
+                channel.post(commands_box(index[action.members[0]]), release)
+            else:
+                channel.post(BROADCAST, release)
         elif action.kind is ActionKind.STOP and channel is not None:
             log.info("%s.%s stopped as %s: %s", path, action.member, action.state,
                      action.reason)
