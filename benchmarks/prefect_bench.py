@@ -103,12 +103,15 @@ def barrier_row(repeat: int, members: int = 8) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--only", choices=["barrier", "overhead"])
     args = parser.parse_args()
     from groupplug.prefect._server import PrefectServer
 
     with PrefectServer():
-        barrier_row(2 if args.quick else 3)
-        overhead_row(1 if args.quick else 3)
+        if args.only in (None, "barrier"):
+            barrier_row(2 if args.quick else 3)
+        if args.only in (None, "overhead"):
+            overhead_row(1 if args.quick else 3)
 
 
 if __name__ == "__main__":
