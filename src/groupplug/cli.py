@@ -40,6 +40,9 @@ def _parser() -> argparse.ArgumentParser:
                      help="run only this group (and its children); repeatable")
     run.add_argument("--json", action="store_true", help="print exactly one JSON report")
     run.add_argument("--log-dir", help="local engine: where member logs go")
+    run.add_argument("--dag-id", help="Airflow DAG file: the DAG to run (default: its only DAG)")
+    run.add_argument("--port", type=int, help="Prefect: the embedded server's port (default: a "
+                     "free one)")
     return parser
 
 
@@ -105,9 +108,17 @@ def _show(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def python_target(file: str) -> tuple[str, str | None] | None:
+    """``("dags/x.py", "name")`` for ``dags/x.py:name``, ``(file, None)`` for a ``.py`` file,
+    None for anything else (a YAML workflow)."""
+    path, sep, target = file.rpartition(":")
+    if sep and path.endswith(".py") and target.isidentifier():
+        return path, target
+    return (file, None) if file.endswith(".py") else None
+
+
 def _run(args: argparse.Namespace) -> int:
     from .plugins import get_plugin_manager
-    from .tree import run_tree
 
     pm = get_plugin_manager()
     engines = sorted({n for names in pm.hook.groupplug_engine_names() for n in names})
@@ -116,6 +127,14 @@ def _run(args: argparse.Namespace) -> int:
             f"no installed plugin provides engine {args.engine!r}; available: "
             f"{', '.join(engines)} (pip install 'groupplug[airflow]' or 'groupplug[prefect]')"
         )
+    python = python_target(args.file)
+    if python is not None:
+        return _run_python(args, pm, *python)
+    if args.dag_id:
+        raise GroupplugError("--dag-id picks a DAG of an Airflow DAG file (.py); "
+                             f"{args.file} is a workflow file")
+    from .tree import run_tree
+
     workflow = _load(args, args.engine)
     for name in args.groups:
         try:
@@ -127,6 +146,8 @@ def _run(args: argparse.Namespace) -> int:
     live = _LiveTree(workflow, sys.stdout if not args.json else sys.stderr)
     if args.engine == "local" and args.log_dir:
         options["log_dir"] = args.log_dir
+    if args.port is not None:
+        options["port"] = args.port
     if live.enabled:
         options["on_update"] = live.update
     report = pm.hook.groupplug_run_workflow(
@@ -140,6 +161,38 @@ def _run(args: argparse.Namespace) -> int:
     else:
         colour = sys.stdout.isatty()
         print("\n".join(run_tree(workflow, report, colour=colour)))
+    return EXIT_OK if report.state == "succeeded" else EXIT_FAILED
+
+
+def _run_python(args: argparse.Namespace, pm: Any, path: str, target: str | None) -> int:
+    """``groupplug run FILE.py[:NAME]``: a DAG file (Airflow) or a flow (Prefect)."""
+    import os
+
+    if args.engine == "local":
+        raise GroupplugError(
+            f"{args.file}: a Python file runs on --engine airflow (a DAG file) or --engine "
+            "prefect (FILE.py:FLOW); for the local engine write a YAML workflow")
+    if not os.path.isfile(path):
+        raise GroupplugError(f"{path}: no such file")
+    if args.groups:
+        raise GroupplugError("-g selects groups of a workflow file; a Python file runs whole")
+    if args.dag_id:
+        if target is not None:
+            raise GroupplugError(f"give the DAG once: {path}:{target} or --dag-id {args.dag_id}")
+        target = args.dag_id
+    options: dict[str, Any] = {"json": args.json}
+    if args.port is not None:
+        options["port"] = args.port
+    report = pm.hook.groupplug_run_python_file(path=path, target=target, engine=args.engine,
+                                               options=options)
+    if report is None:
+        raise EngineNotAvailable(f"engine {args.engine!r} cannot run Python files ({path})")
+    if args.json:
+        print(json.dumps(report.to_json()))
+    else:
+        from .tree import report_lines
+
+        print("\n".join(report_lines(report, colour=sys.stdout.isatty())))
     return EXIT_OK if report.state == "succeeded" else EXIT_FAILED
 
 

@@ -69,6 +69,21 @@ def groupplug_run_workflow(
 
 
 @hookspec(firstresult=True)
+def groupplug_run_python_file(
+    path: str, target: str | None, engine: str, options: Mapping[str, Any]
+) -> RunReport | None:
+    """Run what the Python file at ``path`` defines on ``engine``; return its report.
+
+    ``groupplug run FILE.py[:TARGET] --engine E``: for Airflow ``target`` is a DAG id (None: the
+    file's only DAG), for Prefect a flow function's name. ``options`` carries ``json``,
+    ``on_update`` and engine options (``port``). A plugin answers only for an engine it
+    provides and returns None otherwise; a file or target it cannot run is a
+    :class:`groupplug.exceptions.GroupplugError` naming the fix.
+    Stops at the first non-None result.
+    """
+
+
+@hookspec(firstresult=True)
 def groupplug_barrier_store(group: Group, engine: str, run_id: str) -> BarrierStore | None:
     """The store that holds barrier arrivals for ``group`` in run ``run_id`` on ``engine``.
 

@@ -30,9 +30,12 @@ class MemberReport:
     setup_finished_at: float | None = None
     started_at: float | None = None
     finished_at: float | None = None
+    #: A Python member's return value (JSON-safe: ``repr`` of what JSON cannot hold); None for
+    #: shell members and members that did not return.
+    result: Any = None
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data = {
             "state": self.state.value,
             "reason": self.reason,
             "attempts": self.attempts,
@@ -40,6 +43,9 @@ class MemberReport:
             "started_at": self.started_at,
             "finished_at": self.finished_at,
         }
+        if self.result is not None:
+            data["result"] = self.result
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> MemberReport:
@@ -50,6 +56,7 @@ class MemberReport:
             setup_finished_at=data.get("setup_finished_at"),
             started_at=data.get("started_at"),
             finished_at=data.get("finished_at"),
+            result=data.get("result"),
         )
 
 

@@ -42,7 +42,8 @@ class Task:
     """A group member.
 
     ``command``/``setup`` are shell strings run by ``sh -c`` (the YAML form); ``fn``/``setup_fn``
-    are Python callables (the Python API); engines run whichever is set. ``setup`` runs before the
+    are Python callables (the Python API); ``native`` is an engine's own task object (an Airflow
+    operator, a Prefect task); engines run whichever is set. ``setup`` runs before the
     barrier. ``inputs`` names tasks this one needs; it orders their groups. ``directives`` are the
     task's own defaults (normalised by :mod:`groupplug.directives`).
     """
@@ -57,6 +58,9 @@ class Task:
     directives: FrozenDict = field(default_factory=FrozenDict)
     fn: Callable[..., Any] | None = field(default=None, compare=False, repr=False)
     setup_fn: Callable[..., Any] | None = field(default=None, compare=False, repr=False)
+    #: The engine's own task object this member is (an Airflow operator, a Prefect task call);
+    #: set by an adapter's authoring API, never by YAML. An engine runs it instead of a command.
+    native: Any = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)

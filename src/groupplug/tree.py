@@ -95,3 +95,34 @@ def run_tree(workflow: Workflow, report: RunReport, *, colour: bool = False) -> 
     for group, branch, stem in _branches(list(workflow.groups), ""):
         walk(group, group.name, branch, stem)
     return lines
+
+
+def report_lines(report: RunReport, *, colour: bool = False) -> list[str]:
+    """The state tree of a report alone (a DAG file or a flow has no groupplug spec to walk):
+    groups nest by their dotted paths, members in report order."""
+    lines = [f"{report.workflow} [{report.engine}] {_paint(report.state, colour)}"]
+    children: dict[str, list[str]] = {}
+    for path in report.groups:
+        parent = path.rpartition(".")[0]
+        children.setdefault(parent, []).append(path)
+
+    def walk(path: str, branch: str, stem: str) -> None:
+        g = report.groups[path]
+        counts = ", ".join(f"{k}: {v}" for k, v in report.counts(path).items())
+        lead = f"  lead={g.lead}" if g.lead and len(g.members) > 1 else ""
+        lines.append(f"{branch}{path.rpartition('.')[2]}  {_paint(g.state.value, colour)}{lead}"
+                     + (f"  {{{counts}}}" if counts else ""))
+        items: list[Any] = [*g.members.items(), *children.get(path, [])]
+        for item, b, s in _branches(items, stem):
+            if isinstance(item, str):
+                walk(item, b, s)
+                continue
+            name, m = item
+            star = " (lead)" if name == g.lead and len(g.members) > 1 else ""
+            tries = f"  attempts={m.attempts}" if m.attempts > 1 else ""
+            why = f"  ({m.reason})" if m.reason else ""
+            lines.append(f"{b}{name}{star}  {_paint(m.state.value, colour)}{tries}{why}")
+
+    for path, branch, stem in _branches(children.get("", []), ""):
+        walk(path, branch, stem)
+    return lines
