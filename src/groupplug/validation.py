@@ -119,7 +119,7 @@ def _task_problems(task: Task, path: str, types: Mapping[str, Normaliser]) -> li
     problems: list[Problem] = []
     if (why := name_problem(task.name)) is not None:
         problems.append(Problem(f"{path}.name", why, "rename the task"))
-    if task.command is None and task.fn is None:
+    if task.command is None and task.fn is None and task.native is None:
         problems.append(Problem(f"{path}.command", f'task "{task.name}" has nothing to run',
                                 "give it command: (a shell command run by sh -c)"))
     if isinstance(task.retries, bool) or not isinstance(task.retries, int) or task.retries < 0:
