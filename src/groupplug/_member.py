@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ._process import ShellProcess
+from ._pyprocess import PythonProcess
 from .spec import Task
 from .status import Event, EventKind
 
@@ -27,7 +28,7 @@ class LocalMember:
         self._released = threading.Event()
         self._wakeup = threading.Event()  # interrupts a retry delay
         self._lock = threading.Lock()
-        self._process: ShellProcess | None = None
+        self._process: ShellProcess | PythonProcess | None = None
         self._stopped = False
         self._restart_epoch: int | None = None
         self.inputs_ready = threading.Event()
@@ -35,6 +36,7 @@ class LocalMember:
         self.setup_finished_at: float | None = None
         self.started_at: float | None = None
         self.finished_at: float | None = None
+        self.result: object = None  # what a Python member's fn returned
         self.thread = threading.Thread(
             target=self._run, name=f"groupplug:{group_path}.{task.name}", daemon=True
         )
@@ -78,13 +80,13 @@ class LocalMember:
         if self.inputs_failed:
             self._finish(EventKind.UPSTREAM_FAILED, self.inputs_failed)
             return False
-        if self.task.setup:
+        if self.task.setup or self.task.setup_fn:
             self._emit(Event(EventKind.SETUP_STARTED, self.task.name))
-            rc = self._shell(self.task.setup, "setup")
+            rc, why = self._work(self.task.setup, self.task.setup_fn, "setup")
             if self._stopped:
                 return False
             if rc != 0:
-                self._finish(EventKind.FAILED, f"setup failed (exit {rc})")
+                self._finish(EventKind.FAILED, f"setup failed ({why})")
                 return False
         self.setup_finished_at = time.time()
         return True
@@ -106,7 +108,7 @@ class LocalMember:
             attempts += 1
             self.started_at = time.time()
             self._emit(Event(EventKind.STARTED, name))
-            rc = self._shell(self.task.command or "true", f"attempt {attempts}")
+            rc, why = self._work(self.task.command, self.task.fn, f"attempt {attempts}")
             if self._stopped:
                 return
             restart = self._take_restart()
@@ -116,11 +118,12 @@ class LocalMember:
             if rc == 0:
                 self._finish(EventKind.SUCCEEDED, "")
                 return
+            what = "fn" if self.task.fn is not None else "command"
             failures += 1
             if failures > self.task.retries:
-                self._finish(EventKind.FAILED, f"command failed (exit {rc})")
+                self._finish(EventKind.FAILED, f"{what} failed ({why})")
                 return
-            reason = f"command failed (exit {rc}); retry {failures} of {self.task.retries}"
+            reason = f"{what} failed ({why}); retry {failures} of {self.task.retries}"
             self._emit(Event(EventKind.RETRYING, name, reason))
             self._wakeup.clear()
             if self.task.retry_delay:
@@ -140,14 +143,26 @@ class LocalMember:
         self.finished_at = time.time()
         self._emit(Event(kind, self.task.name, reason))
 
-    def _shell(self, command: str, label: str) -> int:
+    def _work(self, command: str | None, fn: object, label: str) -> tuple[int, str]:
+        """Run the shell command or the Python callable; ``(exit code, why it failed)``."""
+        if command is None and fn is None:  # validation refuses such a task: never run a stub
+            raise RuntimeError(f"{self.group_path}.{self.task.name} has nothing to run")
+        what = command if fn is None else getattr(fn, "__qualname__", repr(fn))
         with open(self.log_path, "a") as log:
-            log.write(f"--- groupplug: {label}: {command}\n")
+            log.write(f"--- groupplug: {label}: {what}\n")
         with self._lock:
             if self._stopped:
-                return -1
-            self._process = ShellProcess(command, self.log_path)
-        rc = self._process.wait()
+                return -1, "stopped"
+            if fn is None:
+                self._process = ShellProcess(command or "", self.log_path)
+            else:
+                self._process = PythonProcess(fn, self.log_path)  # type: ignore[arg-type]
+            process = self._process
+        rc = process.wait()
         with self._lock:
             self._process = None
-        return rc
+        if isinstance(process, PythonProcess):
+            if label != "setup" and rc == 0:
+                self.result = process.result
+            return rc, process.error or f"exit {rc}"
+        return rc, f"exit {rc}"

@@ -181,15 +181,31 @@ class group(_Block):  # noqa: N801
             )
         return super().__enter__()
 
+    #: What creates a member inside the block, in the words of this front door's users.
+    member_api = "task(...)"
+
     def _close(self) -> None:
         lead = self.options["lead"]
         tasks = self.tasks
+        where = f"group({self.name!r})"
+        if not tasks and not self.groups:
+            raise GroupplugValueError([Problem(
+                where, "has no members", f"call {self.member_api} inside its 'with' block, or "
+                "nest groups in it")])
+        names = ", ".join(t.name for t in tasks)
         if lead is not None:
             if lead not in {t.name for t in tasks}:
                 raise GroupplugValueError([Problem(
-                    f"group({self.name!r}).lead", f"{lead!r} is not a member of this group",
-                    f"name one of: {', '.join(t.name for t in tasks) or '(no tasks yet)'}")])
+                    f"{where}.lead", f"{lead!r} is not a member of this group",
+                    f"name one of: {names}" if tasks else "this group holds only nested groups: "
+                    "drop lead=, or name a task created inside its own 'with' block")])
             tasks = [replace(t, lead=True) if t.name == lead else t for t in tasks]
+        elif len(tasks) > 1 and sum(t.lead for t in tasks) != 1:
+            marked = [t.name for t in tasks if t.lead]
+            what = f"{len(marked)} leads ({', '.join(marked)})" if marked else "no lead"
+            raise GroupplugValueError([Problem(
+                where, f"has {len(tasks)} members and {what}",
+                f"pass lead=<one of: {names}> to {where}")])
         barrier_timeout = self.options["barrier_timeout"]
         self._spec = Group(
             name=self.name,
@@ -247,6 +263,12 @@ def task(
             f"task({name!r}) called outside a group or workflow; wrap it in 'with workflow(...)'"
         )
     _check_name("task", name)
+    for arg, value, use in (("command", command, "fn"), ("setup", setup, "setup_fn")):
+        if value is not None and not isinstance(value, str):
+            fix = (f"pass {use}={getattr(value, '__name__', 'the_callable')} to run Python"
+                   if callable(value) else "pass the command as one string, run by sh -c")
+            raise GroupplugValueError([Problem(f"task({name!r}).{arg}",
+                                               f"is a shell command string, got {value!r}", fix)])
     if command is None and fn is None and setup is None and setup_fn is None:
         existing = next((b.find_task(name) for b in stack if b.find_task(name)), None)
         if existing is not None:

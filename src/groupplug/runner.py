@@ -40,6 +40,21 @@ class _GroupRun:
     barrier_since: float | None = None  # first arrival of the current epoch
 
 
+def _check_callables(workflow: Workflow) -> None:
+    """Every Python member can go to a process of its own, checked before anything runs."""
+    from ._pyprocess import picklable_problem
+    from .exceptions import GroupplugValueError, Problem
+
+    problems = []
+    for path, group in workflow.walk():
+        for t in group.tasks:
+            for field_name, fn in (("fn", t.fn), ("setup_fn", t.setup_fn)):
+                if fn is not None and (why := picklable_problem(fn)) is not None:
+                    problems.append(Problem(f"{path}.{t.name}.{field_name}", why))
+    if problems:
+        raise GroupplugValueError(problems)
+
+
 class LocalRunner:
     """Run a workflow locally. ``run()`` blocks and returns the :class:`RunReport`.
 
@@ -63,6 +78,7 @@ class LocalRunner:
         self.on_update = on_update
         self.tick = tick
         self._events: queue.Queue[tuple[str, Event]] = queue.Queue()
+        _check_callables(workflow)
         self._selected = selected_paths(workflow, selected)
         self._plan = plan(workflow)
         self._runs = {p.path: self._new_run(p) for p in self._plan}
@@ -235,6 +251,7 @@ class LocalRunner:
                 if member is not None:
                     member_report.setup_finished_at = member.setup_finished_at
                     member_report.started_at = member.started_at
+                    member_report.result = member.result
                     if new.finished:
                         member.finished_at = member.finished_at or time.time()
                         member_report.finished_at = member.finished_at

@@ -57,11 +57,34 @@ def test_decorator_form_declares_the_group_each_call():
 
 
 def test_workflow_rules_run_when_the_block_ends():
-    with pytest.raises(GroupplugValueError, match='group "g" has 2 leads'):
+    with pytest.raises(GroupplugValueError, match="nobody"):
         with workflow("w"):
-            with group("g"):
-                task("a", "true", lead=True)
-                task("b", "true", lead=True)
+            with group("g", upstream=["nobody"]):
+                task("a", "true")
+
+
+def test_group_errors_speak_python():
+    with workflow("w"), pytest.raises(GroupplugValueError) as err:
+        with group("g"):
+            task("a", "true", lead=True)
+            task("b", "true", lead=True)
+    assert "has 2 members and 2 leads (a, b); pass lead=<one of: a, b> to group('g')" in str(
+        err.value)
+    with workflow("w"), pytest.raises(GroupplugValueError) as err:
+        with group("empty"):
+            pass
+    message = str(err.value)
+    assert "group('empty'): has no members; call task(...) inside its 'with' block" in message
+    assert "tasks:" not in message  # no YAML words in a Python error
+
+
+def test_a_callable_where_a_shell_command_belongs_names_fn():
+    def train():
+        return 1
+
+    with pytest.raises(GroupplugValueError, match="pass fn=train to run Python"):
+        with workflow("w"), group("g"):
+            task("a", train)
 
 
 def test_arguments_are_checked_eagerly():
