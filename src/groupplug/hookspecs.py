@@ -14,10 +14,9 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
-    from .barrier import BarrierStore
     from .exceptions import Problem
     from .report import RunReport
-    from .spec import Group, Workflow
+    from .spec import Workflow
     from .states import GroupState, MemberState
 
 hookspec = pluggy.HookspecMarker("groupplug")
@@ -79,14 +78,6 @@ def groupplug_run_python_file(
     ``on_update`` and engine options (``port``). A plugin answers only for an engine it
     provides and returns None otherwise; a file or target it cannot run is a
     :class:`groupplug.exceptions.GroupplugError` naming the fix.
-    Stops at the first non-None result.
-    """
-
-
-@hookspec(firstresult=True)
-def groupplug_barrier_store(group: Group, engine: str, run_id: str) -> BarrierStore | None:
-    """The store that holds barrier arrivals for ``group`` in run ``run_id`` on ``engine``.
-
     Stops at the first non-None result.
     """
 
