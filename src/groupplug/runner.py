@@ -19,12 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ._member import LocalMember
-from .exceptions import BarrierTimeout
+from .barrier import BarrierClock
 from .graph import PlannedGroup, plan, selected_paths
 from .report import GroupReport, MemberReport, RunReport
 from .spec import Workflow
 from .states import GroupState, MemberState
-from .status import Action, ActionKind, Event, EventKind, GroupEngine, rollup
+from .status import Action, ActionKind, Event, GroupEngine, rollup
 
 log = logging.getLogger("groupplug.runner")
 
@@ -37,7 +37,7 @@ class _GroupRun:
     engine: GroupEngine
     members: dict[str, LocalMember] = field(default_factory=dict)
     started: bool = False
-    barrier_since: float | None = None  # first arrival of the current epoch
+    clock: BarrierClock | None = None
 
 
 def _check_callables(workflow: Workflow) -> None:
@@ -88,7 +88,9 @@ class LocalRunner:
 
     # ----------------------------------------------------------------------------- set-up
     def _new_run(self, planned: PlannedGroup) -> _GroupRun:
-        return _GroupRun(planned, GroupEngine.from_group(planned.group, name=planned.path))
+        engine = GroupEngine.from_group(planned.group, name=planned.path)
+        return _GroupRun(planned, engine, clock=BarrierClock(engine,
+                                                             planned.group.barrier_timeout))
 
     def _initial_report(self) -> RunReport:
         report = RunReport(self.workflow.name, "local", run_id=self.run_id)
@@ -185,9 +187,10 @@ class LocalRunner:
 
     def _handle(self, path: str, event: Event) -> None:
         run = self._runs[path]
-        if event.kind is EventKind.ARRIVED and run.engine.barrier and run.barrier_since is None:
-            run.barrier_since = time.monotonic()
-        self._apply(run, run.engine.apply(event), event)
+        actions = run.engine.apply(event)
+        assert run.clock is not None
+        run.clock.saw(event, actions, time.monotonic())
+        self._apply(run, actions, event)
         for member in run.members.values():
             if not member.inputs_ready.is_set():
                 self._update_inputs(run, member)
@@ -201,7 +204,6 @@ class LocalRunner:
                 if len(action.members) > 1:
                     log.info("group %s: barrier epoch %d released for %s", path, action.epoch,
                              ", ".join(action.members))
-                run.barrier_since = None
                 for name in action.members:
                     run.members[name].release()
             elif action.kind is ActionKind.STOP:
@@ -213,7 +215,6 @@ class LocalRunner:
             elif action.kind is ActionKind.RESTART:
                 log.info("%s.%s restarting for epoch %d: %s", path, action.member, action.epoch,
                          action.reason)
-                run.barrier_since = None
                 run.members[action.member or ""].restart(action.epoch)
             elif action.kind is ActionKind.FINISH_GROUP:
                 log.info("group %s finished: %s", path, action.group_state)
@@ -222,14 +223,10 @@ class LocalRunner:
     def _check_barrier_timeouts(self) -> None:
         now = time.monotonic()
         for run in self._runs.values():
-            timeout = run.planned.group.barrier_timeout
-            if timeout is None or run.barrier_since is None or run.engine.finished:
-                continue
-            if now - run.barrier_since >= timeout:
-                run.barrier_since = None
-                reason = str(BarrierTimeout(run.planned.path, timeout, run.engine.not_arrived()))
-                log.warning("%s", reason)
-                self._apply(run, run.engine.barrier_timed_out(reason))
+            actions = run.clock.due(now) if run.clock is not None else []
+            if actions:
+                log.warning("%s", actions[0].reason)
+                self._apply(run, actions)
 
     # ----------------------------------------------------------------------------- reporting
     def _sync_report(self, run: _GroupRun) -> None:
