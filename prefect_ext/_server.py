@@ -4,10 +4,18 @@ Why not Prefect's ephemeral server: it is killed at interpreter exit before it s
 updates (measured here: 6 of 100 task runs saved), and process-based task runners would each
 start their own. A server of our own outlives the flow, every worker reaches it through
 ``PREFECT_API_URL``, and ``stop()`` waits for the run's records to be final before it ends.
+
+``stop()`` first drains this process's Prefect log and event workers. Why: they send in the
+background and are otherwise drained only by an ``atexit`` hook, which runs after the server is
+gone; measured on Prefect 3.8.8, each pending batch then retried its connection for 68-75 s
+(``--- Error logging to API --- All connection attempts failed``) and the top flow's last log
+record was lost (5 of 6 saved). Prefect's own ``prefect_test_harness`` drains the same two
+workers before it stops its server.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import shutil
@@ -16,6 +24,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -35,19 +44,37 @@ QUIET_ENV = {
 }
 
 
+#: Set to a directory to keep the run's server home (``prefect.db``, ``server.log``) there.
+HOME_ENV = "GROUPPLUG_PREFECT_HOME"
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
 
 
+def _check_port_free(port: int) -> None:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError as exc:
+            raise GroupplugError(
+                f"--port {port}: cannot serve the embedded Prefect server on 127.0.0.1:{port} "
+                f"({exc.strerror}); choose another port, or leave --port out for a free one"
+            ) from None
+
+
 class PrefectServer:
     """``with PrefectServer():`` sets ``PREFECT_API_URL`` for this process and its children."""
 
-    def __init__(self, home: str | Path | None = None):
+    def __init__(self, home: str | Path | None = None, port: int | None = None):
+        home = home or os.environ.get(HOME_ENV) or None
         self._own_home = home is None
         self.home = Path(home or tempfile.mkdtemp(prefix="groupplug-prefect-"))
-        self.port = _free_port()
+        self.home.mkdir(parents=True, exist_ok=True)
+        self._own_port = port is None
+        self.port = port or _free_port()
         self._proc: subprocess.Popen[bytes] | None = None
         self._saved_env: dict[str, str | None] = {}
         self.startup_seconds: float | None = None
@@ -69,6 +96,8 @@ class PrefectServer:
 
     def start(self, timeout: float = 120) -> PrefectServer:
         began = time.monotonic()
+        if not self._own_port:
+            _check_port_free(self.port)
         prefect = Path(sys.executable).with_name("prefect")
         env = {**os.environ, **self.env()}
         env.pop("PREFECT_API_URL", None)  # the server itself must not call itself
@@ -77,32 +106,49 @@ class PrefectServer:
             [str(prefect), "server", "start", "--host", "127.0.0.1", "--port", str(self.port)],
             env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True)
-        deadline = time.monotonic() + timeout
+        out.close()  # the child has its own copy
+        # Our settings go in before Prefect is first imported (it reads them then), and the
+        # import (1.5-2 s here) overlaps the server's start instead of following it.
+        for key, value in self.env().items():
+            self._saved_env[key] = os.environ.get(key)
+            os.environ[key] = value
+        _refresh_prefect_settings()
+        try:
+            import prefect.flow_engine  # noqa: F401
+            self._wait_healthy(time.monotonic() + timeout)
+        except BaseException:
+            self.stop()
+            raise
+        self.startup_seconds = time.monotonic() - began
+        log.info("prefect server at %s in %.1fs", self.api_url, self.startup_seconds)
+        return self
+
+    def _wait_healthy(self, deadline: float) -> None:
+        assert self._proc is not None
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
                 tail = (self.home / "server.log").read_text(errors="replace")[-3000:]
                 raise GroupplugError(f"prefect server exited with {self._proc.returncode}:\n{tail}")
             try:
                 with urllib.request.urlopen(f"{self.api_url}/health", timeout=2):  # noqa: S310
-                    break
+                    return
             except OSError:
-                time.sleep(0.3)
-        else:
-            self.stop()
-            raise GroupplugError(f"prefect server did not answer within {timeout:.0f}s")
-        for key, value in self.env().items():
-            self._saved_env[key] = os.environ.get(key)
-            os.environ[key] = value
-        self.startup_seconds = time.monotonic() - began
-        log.info("prefect server at %s in %.1fs", self.api_url, self.startup_seconds)
-        return self
+                time.sleep(0.2)
+        tail = (self.home / "server.log").read_text(errors="replace")[-3000:]
+        raise GroupplugError(f"prefect server did not answer on {self.api_url} in time:\n{tail}")
 
     def stop(self) -> None:
+        if self._proc is not None and self._proc.poll() is None:
+            began = time.monotonic()
+            drain_prefect_workers()
+            log.info("prefect log and event workers drained in %.1fs", time.monotonic() - began)
         for key, value in self._saved_env.items():
             if value is None:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+        if self._saved_env:
+            _refresh_prefect_settings()
         self._saved_env.clear()
         if self._proc is not None:
             try:
@@ -114,6 +160,7 @@ class PrefectServer:
             except ProcessLookupError:
                 pass
             self._proc = None
+            log.info("prefect server stopped")
         if self._own_home and os.environ.get("GROUPPLUG_KEEP_PREFECT_HOME") != "1":
             shutil.rmtree(self.home, ignore_errors=True)
 
@@ -122,3 +169,34 @@ class PrefectServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _refresh_prefect_settings() -> None:
+    """Prefect reads its settings from the environment once, at import; a file imported before
+    the server started (``groupplug run FILE.py:FLOW`` imports it first, to fail fast) would
+    otherwise talk to no server. No-op when Prefect is not imported yet."""
+    context = sys.modules.get("prefect.context")
+    refresh = getattr(context, "refresh_global_settings_context", None)
+    if refresh is not None:
+        refresh()
+
+
+def drain_prefect_workers(timeout: float = 15) -> None:
+    """Send every log record and event this process has queued for the API, then stop the
+    workers (Prefect starts new ones on the next record). Call while the server still runs."""
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+
+    def drain() -> None:
+        for service in (APILogWorker, EventsWorker):
+            service.drain_all(timeout=timeout, at_exit=False)
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:  # no loop in this thread: drain_all blocks here, as we want
+        drain()
+        return
+    # Inside a running loop drain_all returns a coroutine; block in a thread without one.
+    worker = threading.Thread(target=drain, name="groupplug-drain", daemon=True)
+    worker.start()
+    worker.join(timeout * 2 + 1)

@@ -37,3 +37,16 @@ def groupplug_run_workflow(
     from .runner import run_workflow
 
     return run_workflow(workflow, groups, options)
+
+
+@hookimpl
+def groupplug_run_python_file(path: str, target: str | None, engine: str,
+                              options: Mapping[str, Any]) -> RunReport | None:
+    if engine != "prefect":
+        return None
+    from ._compat import require_prefect
+
+    require_prefect()
+    from .flowfile import run_flow_file
+
+    return run_flow_file(path, target, options)

@@ -23,11 +23,13 @@ log = logging.getLogger(__name__)
 def run_workflow(workflow: Workflow, groups: Sequence[str],
                  options: Mapping[str, Any]) -> RunReport:
     from ._server import PrefectServer
+    from .story import telling_story
 
-    if options.get("server") == "current":
-        return _run(workflow, groups, options)
-    with PrefectServer():
-        return _run(workflow, groups, options)
+    with telling_story():
+        if options.get("server") == "current":
+            return _run(workflow, groups, options)
+        with PrefectServer(port=options.get("port")):
+            return _run(workflow, groups, options)
 
 
 def _run(workflow: Workflow, groups: Sequence[str], options: Mapping[str, Any]) -> RunReport:
