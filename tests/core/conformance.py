@@ -11,10 +11,12 @@ replaced by a per-run scratch directory (marker files make "fail once, then succ
 
 from __future__ import annotations
 
+import re
 import textwrap
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from groupplug.report import RunReport
+from groupplug.spec import Group, Workflow
 
 #: Commands that must be stopped by their group: long enough that finishing on their own is a bug.
 LONG = "sleep 600"
@@ -394,3 +396,66 @@ SCENARIOS: list[Scenario] = [
 ]
 
 BARRIER_SCENARIOS = [s for s in SCENARIOS if s.rule.startswith("4")]
+
+
+# -- the same table with Python members --------------------------------------------------------
+#
+# Every command in the table is one of a few shell shapes (``sleep N``, ``exit N``, ``true``, and
+# ``fail_once``'s marker test). ``python_source`` writes the same behaviour as a Python function
+# body, so each engine can run the table with Python members too (the local engine's ``fn=``, an
+# Airflow ``@task``, a Prefect ``@task``): a failing exit becomes a raised exception.
+
+_FAIL_ONCE = re.compile(r"^if \[ -f (?P<m>\S+) \]; then (?P<then>.+); else touch (?P=m); "
+                        r"(?P<first>.+); fi$")
+
+
+def python_source(command: str, indent: str = "") -> list[str]:
+    """Python statements that behave as ``command`` (one of the table's shell shapes)."""
+    found = _FAIL_ONCE.match(command.strip())
+    if found:
+        marker = found["m"]
+        return [f"{indent}if os.path.exists({marker!r}):",
+                *python_source(found["then"], indent + "    "),
+                f"{indent}else:",
+                f"{indent}    open({marker!r}, 'w').close()",
+                *python_source(found["first"], indent + "    ")]
+    lines = []
+    for step in (s.strip() for s in command.split(";")):
+        word, _, arg = step.partition(" ")
+        if word == "sleep":
+            lines.append(f"{indent}time.sleep({float(arg)!r})")
+        elif word == "exit" and int(arg or 0) != 0:
+            lines.append(f"{indent}raise RuntimeError('exit {int(arg)}')")
+        elif word in ("true", "exit", ""):
+            lines.append(f"{indent}pass")
+        else:
+            raise ValueError(f"no Python form for {step!r} (in {command!r})")
+    return lines
+
+
+class PythonStep:
+    """A picklable callable running :func:`python_source` of a command (local ``fn=``)."""
+
+    def __init__(self, command: str):
+        self.command = command
+        self.__qualname__ = f"PythonStep({command!r})"
+
+    def __call__(self) -> str:
+        body = "\n".join(python_source(self.command, "    ") or ["    pass"])
+        namespace: dict[str, object] = {}
+        exec(f"import os, time\ndef step():\n{body}\n", namespace)  # noqa: S102 - test helper
+        namespace["step"]()  # type: ignore[operator]
+        return self.command
+
+
+def with_python_members(workflow: Workflow) -> Workflow:
+    """``workflow`` with every command and setup run as a Python callable instead."""
+
+    def convert(group: Group) -> Group:
+        tasks = tuple(replace(t, command=None, setup=None,
+                              fn=PythonStep(t.command) if t.command else None,
+                              setup_fn=PythonStep(t.setup) if t.setup else None)
+                      for t in group.tasks)
+        return replace(group, tasks=tasks, children=tuple(convert(c) for c in group.children))
+
+    return replace(workflow, groups=tuple(convert(g) for g in workflow.groups))

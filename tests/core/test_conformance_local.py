@@ -7,12 +7,21 @@ import pytest
 from groupplug.loader import load_workflow
 from groupplug.runner import LocalRunner
 
-from .conformance import SCENARIOS
+from .conformance import SCENARIOS, with_python_members
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.id for s in SCENARIOS])
 def test_scenario(scenario, tmp_path):
     workflow = load_workflow(scenario.spec_yaml(str(tmp_path)))
+    report = LocalRunner(workflow, log_dir=tmp_path / "logs").run()
+    assert scenario.check(report) == []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.id for s in SCENARIOS])
+def test_scenario_with_python_members(scenario, tmp_path):
+    workflow = with_python_members(load_workflow(scenario.spec_yaml(str(tmp_path))))
+    assert all(t.command is None and t.fn is not None for _, g in workflow.walk() for t in g.tasks)
     report = LocalRunner(workflow, log_dir=tmp_path / "logs").run()
     assert scenario.check(report) == []
