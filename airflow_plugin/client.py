@@ -101,6 +101,21 @@ class AirflowClient:
         answer = self.get(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances", limit=1000)
         return answer["task_instances"]
 
+    def dags_in_file(self, fileloc: str) -> list[str]:
+        """Ids of the parsed DAGs whose file is ``fileloc`` (an absolute path)."""
+        answer = self.get("/api/v2/dags", limit=1000)
+        return sorted(d["dag_id"] for d in answer.get("dags", []) if d.get("fileloc") == fileloc)
+
+    def import_errors(self, filename: str) -> list[str]:
+        """The stack traces of ``filename``'s import errors (a path relative to the dags
+        folder, as Airflow stores it)."""
+        answer = self.get("/api/v2/importErrors", limit=1000)
+        return [e.get("stack_trace", "") for e in answer.get("import_errors", [])
+                if e.get("filename") == filename]
+
+    def tasks(self, dag_id: str) -> list[dict[str, Any]]:
+        return self.get(f"/api/v2/dags/{dag_id}/tasks")["tasks"]
+
     def xcom(self, dag_id: str, run_id: str, task_id: str, key: str) -> Any:
         try:
             entry = self.get(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}"

@@ -37,3 +37,17 @@ def groupplug_run_workflow(
     from .runner import run_workflow
 
     return run_workflow(workflow, groups, options)
+
+
+@hookimpl
+def groupplug_run_python_file(
+    path: str, target: str | None, engine: str, options: Mapping[str, Any]
+) -> RunReport | None:
+    if engine != "airflow":
+        return None
+    from ._compat import require_airflow
+
+    require_airflow()
+    from .dagfile import run_dag_file
+
+    return run_dag_file(path, target, options)

@@ -1,0 +1,152 @@
+"""``groupplug run DAG_FILE.py --engine airflow``: hand-written DAG files, as a user runs them.
+
+The CLI cases start their own embedded Airflow (as the user's command does); the others share
+the session's ``airflow_server``.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from groupplug.airflow.dagfile import dag_order, group_path, run_dag_file
+from groupplug.exceptions import GroupplugError
+
+pytestmark = pytest.mark.slow
+GROUPPLUG = str(Path(sys.executable).with_name("groupplug"))
+
+TWO_GROUPS = """
+from airflow.providers.standard.operators.bash import BashOperator
+from airflow.sdk import DAG
+
+from groupplug.airflow import group, member
+
+with DAG("dagfile_two_groups", schedule=None):
+    with group("train", lead="master") as train:
+        member("master", "sleep 2")
+        member("worker", "sleep 600")
+    with group("pipeline") as pipeline:
+        with group("evaluate"):
+            member("score", "true")
+    train >> pipeline
+    tail = BashOperator(task_id="tail", bash_command="{tail}")
+    pipeline >> tail
+"""
+
+
+def write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def groupplug_run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([GROUPPLUG, "run", *args, "--engine", "airflow", "--json"],
+                          capture_output=True, text=True, timeout=600)
+
+
+def test_cli_runs_a_dag_file_and_reports_every_group(tmp_path):
+    dag = write(tmp_path, "two_groups.py", TWO_GROUPS.format(tail="true"))
+    result = groupplug_run(str(dag))
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout)
+    assert report["workflow"] == "dagfile_two_groups" and report["state"] == "succeeded"
+    # groups by dotted TaskGroup path, upstream first; parents just before their children
+    assert list(report["groups"]) == ["train", "pipeline", "pipeline.evaluate", "tail"]
+    train = report["groups"]["train"]
+    assert train["state"] == "succeeded" and train["lead"] == "master"
+    worker = train["members"]["worker"]
+    assert worker["state"] == "succeeded" and worker["reason"] == "lead finished"
+    assert set(worker) >= {"attempts", "setup_finished_at", "started_at", "finished_at"}
+    assert worker["finished_at"] - train["members"]["master"]["finished_at"] < 60
+    assert report["groups"]["pipeline"]["counts"] == {"succeeded": 1}
+    assert report["groups"]["tail"]["members"]["tail"]["state"] == "succeeded"
+
+
+def test_a_plain_task_that_fails_fails_the_report(airflow_server, tmp_path):
+    """Not a silent success: the task outside every group is a singleton group of itself."""
+    dag = write(tmp_path, "plain_fails.py",
+                TWO_GROUPS.format(tail="exit 3").replace("dagfile_two_groups",
+                                                         "dagfile_plain_fails"))
+    report = run_dag_file(str(dag), None, {"airflow": airflow_server})
+    assert report.state == "failed"
+    assert report.groups["train"].state.value == "succeeded"
+    assert report.groups["tail"].state.value == "failed"
+    assert report.groups["tail"].members["tail"].state.value == "failed"
+
+
+def test_cli_exit_1_when_the_lead_fails(tmp_path):
+    dag = write(tmp_path, "lead_fails.py", """
+        from airflow.sdk import DAG
+        from groupplug.airflow import group, member
+
+        with DAG("dagfile_lead_fails", schedule=None):
+            with group("train", lead="master", barrier=False):
+                member("master", "sleep 1; exit 3")
+                member("worker", "sleep 600")
+        """)
+    result = groupplug_run(str(dag))
+    assert result.returncode == 1, result.stderr[-3000:]
+    train = json.loads(result.stdout)["groups"]["train"]
+    assert train["state"] == "failed"
+    assert train["members"]["worker"] == {**train["members"]["worker"], "state": "failed",
+                                          "reason": "lead finished"}
+
+
+def test_cli_import_error_is_exit_2_with_airflows_text(tmp_path):
+    dag = write(tmp_path, "broken.py", """
+        from airflow.sdk import DAG
+
+        with DAG("dagfile_broken", schedule=None):
+            raise ValueError("my DAG file is broken here")
+        """)
+    result = groupplug_run(str(dag))
+    assert result.returncode == 2
+    assert "failed to import" in result.stderr and "my DAG file is broken here" in result.stderr
+    assert result.stdout == ""
+
+
+SEVERAL = """
+from airflow.sdk import DAG
+from groupplug.airflow import group, member
+
+for name in ("dagfile_first", "dagfile_second"):
+    with DAG(name, schedule=None):
+        with group("only"):
+            member("echo", f"echo {name}")
+"""
+
+
+def test_cli_several_dags_without_dag_id_is_exit_2_listing_them(tmp_path):
+    result = groupplug_run(str(write(tmp_path, "several.py", SEVERAL)))
+    assert result.returncode == 2
+    assert "defines 2 DAGs (dagfile_first, dagfile_second)" in result.stderr
+    assert "--dag-id" in result.stderr
+
+
+def test_dag_id_picks_one_and_an_unknown_one_lists_the_files_dags(airflow_server, tmp_path):
+    dag = write(tmp_path, "several_shared.py", SEVERAL.replace("dagfile_", "shared_"))
+    report = run_dag_file(str(dag), "shared_second", {"airflow": airflow_server})
+    assert report.workflow == "shared_second" and report.state == "succeeded"
+    assert list(report.groups) == ["only"]
+    with pytest.raises(GroupplugError, match=r"no DAG 'nope'; its DAGs: shared_first, "
+                                             r"shared_second"):
+        run_dag_file(str(dag), "nope", {"airflow": airflow_server})
+
+
+def test_cli_missing_file_is_exit_2_before_starting_airflow(tmp_path):
+    result = groupplug_run(str(tmp_path / "nowhere.py"))
+    assert result.returncode == 2 and "no such file" in result.stderr
+
+
+def test_gate_paths_and_dag_order():
+    assert group_path("a.b.__gate__") == "a.b" and group_path("prepare__gate__") == "prepare"
+    tasks = [{"task_id": "c", "downstream_task_ids": []},
+             {"task_id": "b", "downstream_task_ids": ["c"]},
+             {"task_id": "a", "downstream_task_ids": ["b"]}]
+    assert dag_order(tasks) == ["a", "b", "c"]
