@@ -87,19 +87,21 @@ class GroupEngine:
         *,
         barrier: bool = True,
         ignore_nonlead_status: bool = True,
+        growing: bool = False,
     ):
-        if not members:
-            raise ValueError(f'group "{name}": a status engine needs at least one member')
         if len(set(members)) != len(members):
             raise ValueError(f'group "{name}": member names repeat: {list(members)}')
-        if lead is None and len(members) == 1:
-            lead = members[0]
-        if lead not in members:
-            raise ValueError(f'group "{name}": lead {lead!r} is not one of its members')
+        if not growing:
+            if not members:
+                raise ValueError(f'group "{name}": a status engine needs at least one member')
+            if lead is None and len(members) == 1:
+                lead = members[0]
+            if lead not in members:
+                raise ValueError(f'group "{name}": lead {lead!r} is not one of its members')
         self.name = name
         self.members = tuple(members)
         self.lead = lead
-        self.barrier = barrier and len(members) > 1
+        self.barrier = barrier and (growing or len(members) > 1)
         self.ignore_nonlead_status = ignore_nonlead_status
         self.state = GroupState.PENDING
         self.epoch = 0
@@ -109,6 +111,10 @@ class GroupEngine:
         self._unfinished = len(self.members)
         self._arrived: set[str] = set()  # unfinished members waiting in the current epoch
         self._released = False  # whether the current epoch's barrier has released
+        # A growing group (members join as an engine starts them, e.g. Prefect task calls in a
+        # ``with group`` block) holds its barrier until ``settle()``: until then more may come.
+        self._open = growing
+        self._ended_reason = ""  # why the group ended without running (upstream failed...)
 
     @classmethod
     def from_group(cls, group: Group, name: str | None = None) -> GroupEngine:
@@ -136,6 +142,58 @@ class GroupEngine:
         """Unfinished members the current barrier epoch still waits for."""
         return [m for m in self.members if not self.states[m].finished and m not in self._arrived]
 
+    # ----------------------------------------------------------------------------- growing
+    def add_member(self, name: str) -> list[Action]:
+        """A growing group gains ``name``. If the group already ended, the newcomer never
+        starts: it takes the lead's final state with reason ``lead finished`` (a STOP action)."""
+        if name in self.states:
+            raise ValueError(f'group "{self.name}" already has a member {name!r}')
+        self.members = (*self.members, name)
+        self.reasons[name] = ""
+        self.attempts[name] = 0
+        if self.state.finished:
+            final, reason = self._newcomer_end()
+            self.states[name], self.reasons[name] = final, reason
+            return [Action(ActionKind.STOP, name, final, reason)]
+        self.states[name] = MemberState.PENDING
+        self._unfinished += 1
+        if len(self.members) == 1 and self.lead is None:
+            self.lead = name
+        return []
+
+    def _newcomer_end(self) -> tuple[MemberState, str]:
+        """How a member that joins an ended group ends: as the group's unstarted members did
+        (upstream failed, skipped), else with the lead's state (``lead finished``)."""
+        unstarted = {GroupState.UPSTREAM_FAILED: MemberState.UPSTREAM_FAILED,
+                     GroupState.SKIPPED: MemberState.SKIPPED}
+        if self.state in unstarted:
+            return unstarted[self.state], self._ended_reason
+        lead = self.states.get(self.lead or "")
+        if lead is not None and lead.finished:
+            return lead, LEAD_FINISHED
+        return MemberState.FAILED, next((r for r in self.reasons.values() if r), "group ended")
+
+    def rename_member(self, old: str, new: str) -> None:
+        """Give a member of a growing group another name (``fit`` -> ``fit[0]`` once ``fit``
+        runs a second time); its state, reason, attempts and arrival move with it."""
+        if new in self.states:
+            raise ValueError(f'group "{self.name}" already has a member {new!r}')
+        self.members = tuple(new if m == old else m for m in self.members)
+        for table in (self.states, self.reasons, self.attempts):
+            table[new] = table.pop(old)
+        if old in self._arrived:
+            self._arrived.discard(old)
+            self._arrived.add(new)
+
+    def settle(self) -> list[Action]:
+        """No member will join before the barrier releases (the block ended, or it waits on a
+        member): release it if everyone unfinished has arrived."""
+        self._open = False
+        if self.barrier and not self._released and self._arrived and not self.state.finished:
+            if len(self._arrived) == self._unfinished:
+                return self._release(tuple(m for m in self.members if m in self._arrived))
+        return []
+
     # ----------------------------------------------------------------------------- events
     def apply(self, event: Event) -> list[Action]:
         """Apply one event; return what the adapter must do. Events of finished members and
@@ -162,6 +220,13 @@ class GroupEngine:
         if kind is EventKind.RETRYING:
             return self._retry(member, event.reason)
         return self._finish(member, _FINISHING[kind], event.reason)
+
+    def abort(self, reason: str) -> list[Action]:
+        """The group cannot go on (its code raised, its lead never ran): every unfinished member
+        is stopped as failed with ``reason``; the group fails."""
+        if self.state.finished:
+            return []
+        return self._end_group(MemberState.FAILED, reason, GroupState.FAILED, exclude="")
 
     def upstream_failed(self, reason: str = "upstream group failed") -> list[Action]:
         """The group never starts: every member and the group end ``upstream_failed``."""
@@ -192,7 +257,7 @@ class GroupEngine:
             return self._release((member,))
         self.states[member] = MemberState.WAITING
         self._arrived.add(member)
-        if len(self._arrived) == self._unfinished:
+        if len(self._arrived) == self._unfinished and not self._open:
             return self._release(tuple(m for m in self.members if m in self._arrived))
         return []
 
@@ -217,7 +282,7 @@ class GroupEngine:
                 MemberState.FAILED, f"task {member} failed", GroupState.FAILED, exclude=member
             )
         # A member gone before arriving must not hold the others at the barrier.
-        if self.barrier and not self._released and self._arrived:
+        if self.barrier and not self._released and self._arrived and not self._open:
             if len(self._arrived) == self._unfinished:
                 return self._release(tuple(m for m in self.members if m in self._arrived))
         return []
@@ -266,6 +331,7 @@ class GroupEngine:
                 self.reasons[m] = reason
         self._unfinished = 0
         self.state = group_state
+        self._ended_reason = reason
         return [Action(ActionKind.FINISH_GROUP, group_state=group_state)]
 
 
