@@ -4,8 +4,10 @@
 ``BarrierTrigger``, so waiting holds no worker slot (the triggerer's event loop polls). A member
 *arrives* when its setup task succeeded and *leaves* when it failed; the barrier releases when
 every member that has not left has arrived. The lead leaving ends the barrier ("lead finished"),
-and ``barrier_timeout`` fails it naming the members that never arrived. Members' main tasks are
-downstream of the barrier, so Airflow's scheduler starts them all in the same scheduling loop.
+and ``barrier_timeout`` (counted from the first arrival, as on every engine) fails it naming the
+members that never arrived. The core ``GroupEngine`` decides all three (:func:`barrier_outcome`).
+Members' main tasks are downstream of the barrier, so Airflow's scheduler starts them all in the
+same scheduling loop.
 
 The trigger reads states through ``RuntimeTaskInstance.get_task_states`` (the execution API,
 wrapped in ``sync_to_async``): Airflow 3 gives triggers no database access.
@@ -22,8 +24,8 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from groupplug.barrier import barrier_released, missing_members
 from groupplug.exceptions import BarrierTimeout
+from groupplug.status import ActionKind, Event, EventKind, GroupEngine
 
 from . import naming
 
@@ -33,19 +35,29 @@ LEFT = frozenset({"failed", "upstream_failed", "skipped", "removed"})
 
 def barrier_outcome(
     members: Mapping[str, str], lead: str, states: Mapping[str, str | None],
-    started_at: float, timeout: float | None, now: float,
+    first_arrival: float | None, timeout: float | None, now: float,
 ) -> dict[str, Any] | None:
-    """The event payload once the barrier is decided, else None. ``members``: name -> setup id."""
-    arrived = [m for m, tid in members.items() if states.get(tid) == "success"]
-    left = [m for m, tid in members.items() if states.get(tid) in LEFT]
-    base = {"arrived": arrived, "left": left, "at": now}
-    if lead in left:
+    """The event payload once the barrier is decided, else None. ``members``: name -> setup id.
+
+    The core ``GroupEngine`` decides: arrivals (setup succeeded) first, then members that left
+    (setup failed or never ran), the lead last. ``timeout`` counts from ``first_arrival``, as on
+    every engine (DESIGN section 4).
+    """
+    names = list(members)
+    engine = GroupEngine("barrier", names, lead, barrier=True)
+    arrived = [m for m in names if states.get(members[m]) == "success"]
+    left = [m for m in names if states.get(members[m]) in LEFT]
+    base = {"arrived": arrived, "left": left, "at": now, "first_arrival": first_arrival}
+    actions = [a for m in arrived for a in engine.apply(Event(EventKind.ARRIVED, m))]
+    for m in sorted(left, key=lambda m: m == lead):
+        actions += engine.apply(Event(EventKind.FAILED, m, "left before arriving"))
+    kinds = {a.kind for a in actions}
+    if ActionKind.FINISH_GROUP in kinds:
         return {"outcome": LEAD_FINISHED, **base}
-    if barrier_released(list(members), arrived, left):
+    if ActionKind.RELEASE in kinds:
         return {"outcome": RELEASED, **base}
-    if timeout is not None and now - started_at >= timeout:
-        missing = missing_members(list(members), arrived, left)
-        return {"outcome": TIMED_OUT, "missing": missing, "waited": timeout, **base}
+    if timeout is not None and first_arrival is not None and now - first_arrival >= timeout:
+        return {"outcome": TIMED_OUT, "missing": engine.not_arrived(), "waited": timeout, **base}
     return None
 
 
@@ -54,14 +66,16 @@ class BarrierTrigger(BaseTrigger):
 
     def __init__(
         self, *, dag_id: str, run_id: str, members: Mapping[str, str], lead: str,
-        started_at: float, timeout: float | None = None, poll_interval: float = 0.25,
+        started_at: float | None = None, timeout: float | None = None,
+        poll_interval: float = 0.25, first_arrival: float | None = None,
     ):
         super().__init__()
         self.dag_id = dag_id
         self.run_id = run_id
         self.members = dict(members)
         self.lead = lead
-        self.started_at = started_at
+        self.started_at = started_at  # kept: triggers serialized by older versions pass it
+        self.first_arrival = first_arrival
         self.timeout = timeout
         self.poll_interval = poll_interval
 
@@ -69,7 +83,7 @@ class BarrierTrigger(BaseTrigger):
         return (f"{type(self).__module__}.{type(self).__qualname__}", {
             "dag_id": self.dag_id, "run_id": self.run_id, "members": self.members,
             "lead": self.lead, "started_at": self.started_at, "timeout": self.timeout,
-            "poll_interval": self.poll_interval,
+            "poll_interval": self.poll_interval, "first_arrival": self.first_arrival,
         })
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
@@ -81,8 +95,12 @@ class BarrierTrigger(BaseTrigger):
             answer = await get_states(dag_id=self.dag_id, run_ids=[self.run_id],
                                       task_ids=list(self.members.values()))
             states = answer.get(self.run_id, {})
-            event = barrier_outcome(self.members, self.lead, states, self.started_at,
-                                    self.timeout, time.time())
+            now = time.time()
+            if self.first_arrival is None and any(states.get(t) == "success"
+                                                  for t in self.members.values()):
+                self.first_arrival = now
+            event = barrier_outcome(self.members, self.lead, states, self.first_arrival,
+                                    self.timeout, now)
             if event is not None:
                 self.log.info("barrier %s", event)
                 yield TriggerEvent(event)
@@ -113,7 +131,9 @@ class GroupBarrierOperator(BaseOperator):
         # Airflow 3.3 marks the resumed task failed ("state attribute is queued").
         answer = ti.get_task_states(dag_id=ti.dag_id, run_ids=[ti.run_id],
                                     task_ids=list(self.members.values()))
-        event = barrier_outcome(self.members, self.lead, answer.get(ti.run_id, {}), started_at,
+        states = answer.get(ti.run_id, {})
+        first_arrival = self._first_arrival(ti, states)
+        event = barrier_outcome(self.members, self.lead, states, first_arrival,
                                 self.barrier_timeout, started_at)
         if event is not None:
             return self.execute_complete(context, event)
@@ -121,9 +141,21 @@ class GroupBarrierOperator(BaseOperator):
         self.defer(
             trigger=BarrierTrigger(dag_id=ti.dag_id, run_id=ti.run_id, members=self.members,
                                    lead=self.lead, started_at=started_at,
-                                   timeout=self.barrier_timeout),
+                                   timeout=self.barrier_timeout, first_arrival=first_arrival),
             method_name="execute_complete",
         )
+
+    def _first_arrival(self, ti: Any, states: Mapping[str, Any]) -> float | None:
+        """When the first member arrived, from the setups' own records (they may have arrived
+        before this task started)."""
+        if self.barrier_timeout is None:
+            return None
+        times = []
+        for tid in self.members.values():
+            if states.get(tid) == "success":
+                record = ti.xcom_pull(task_ids=tid, key=naming.XCOM_SETUP) or {}
+                times.append(record.get("finished_at") or time.time())
+        return min(times, default=None)
 
     def execute_complete(self, context: Any, event: dict[str, Any]) -> None:
         ti = context["ti"]

@@ -19,6 +19,7 @@ from groupplug.states import GroupState
 
 from . import naming
 from .outcome import MemberFacts, group_state, member_report
+from .watch import map_indexes, member_key
 
 
 class GroupGateOperator(BaseOperator):
@@ -28,7 +29,8 @@ class GroupGateOperator(BaseOperator):
 
     def __init__(
         self, *, group: str, prefix: str, members: Mapping[str, bool], lead: str,
-        ignore_nonlead_status: bool, has_barrier: bool, **kwargs: Any,
+        ignore_nonlead_status: bool, has_barrier: bool, info: Mapping[str, Any] | None = None,
+        **kwargs: Any,
     ):
         kwargs.setdefault("trigger_rule", "all_done")
         super().__init__(**kwargs)
@@ -38,6 +40,7 @@ class GroupGateOperator(BaseOperator):
         self.lead = lead
         self.ignore_nonlead_status = ignore_nonlead_status
         self.has_barrier = has_barrier
+        self.info = dict(info or {})
 
     def execute(self, context: Any) -> dict[str, Any]:
         ti = context["ti"]
@@ -54,23 +57,41 @@ class GroupGateOperator(BaseOperator):
 
 
 def read_status(ti: Any, gate: GroupGateOperator) -> dict[str, Any]:
-    """The group's status from its task instances, read through the Task SDK."""
-    ids = {n: naming.main_id(gate.prefix, n) for n in gate.members}
+    """The group's status from its task instances, read through the Task SDK.
+
+    A mapped member's instances are reported as ``name[0]``, ``name[1]``, ...
+    """
+    ids = {n: gate.info.get("mains", {}).get(n) or naming.main_id(gate.prefix, n)
+           for n in gate.members}
+    mapped = set(gate.info.get("mapped", ()))
     setups = {n: naming.setup_id(gate.prefix, n) for n, has in gate.members.items() if has}
     barrier = naming.barrier_id(gate.prefix) if gate.has_barrier else None
     wanted = [*ids.values(), *setups.values(), *([barrier] if barrier else [])]
     answer = ti.get_task_states(dag_id=ti.dag_id, run_ids=[ti.run_id], task_ids=wanted)
     states = answer.get(ti.run_id, {})
 
-    def pull(task_id: str | None, key: str) -> Any:
-        return ti.xcom_pull(task_ids=task_id, key=key) if task_id else None
+    def pull(task_id: str | None, key: str, index: int | None = None) -> Any:
+        if not task_id:
+            return None
+        if index is None:
+            return ti.xcom_pull(task_ids=task_id, key=key)
+        return ti.xcom_pull(task_ids=task_id, key=key, map_indexes=index)
 
     barrier_xcom = pull(barrier, naming.XCOM_BARRIER)
     members = {}
     for name, main in ids.items():
-        facts = MemberFacts(name, states.get(main), states.get(setups.get(name, "")),
-                            pull(main, naming.XCOM_MEMBER),
-                            pull(setups.get(name), naming.XCOM_SETUP))
+        setup_state = states.get(setups.get(name, ""))
+        setup_xcom = pull(setups.get(name), naming.XCOM_SETUP)
+        if name in mapped:
+            for index in map_indexes(states, main):
+                facts = MemberFacts(name, states.get(f"{main}_{index}"), setup_state,
+                                    pull(main, naming.XCOM_MEMBER, index), setup_xcom)
+                members[member_key(name, index)] = member_report(
+                    facts, states.get(barrier or ""), barrier_xcom)
+            if map_indexes(states, main):
+                continue
+        facts = MemberFacts(name, states.get(main), setup_state,
+                            pull(main, naming.XCOM_MEMBER), setup_xcom)
         members[name] = member_report(facts, states.get(barrier or ""), barrier_xcom)
     state = group_state(members, gate.lead, gate.ignore_nonlead_status)
     return {"state": state.value, "lead": gate.lead,

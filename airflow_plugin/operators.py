@@ -1,206 +1,165 @@
-"""The operators a group member renders to: its setup and its main work.
+"""groupplug's own operators: a shell member and a member's setup step.
 
-Both run a shell command in its own process group (output in the task log) and poll their peers
-through the Task SDK (``RuntimeTaskInstance.get_task_states``: no database access, so the same on
-every executor); see :mod:`groupplug.airflow.watch` for the rules and why. What Airflow states
-cannot say (reason, attempts, times) is pushed as XCom for the gate and the status view.
+:class:`ShellOperator` is what ``member(name, bash_command)`` and the YAML front door's
+``command`` become: one more operator, made a member like any other (``wrap.install``). Its
+command runs in its own process group and ``on_kill`` ends the whole group, so stopping it
+leaves nothing running on the worker. Unlike ``BashOperator`` a command ending in ``.sh`` is a
+command, not a template file to look up (YAML commands like ``./pull_image.sh`` stay commands).
+
+:class:`GroupSetupOperator` is a member's setup (before the barrier): a shell command, a Python
+callable, or nothing (it then only records the member's arrival). It stops early when its
+member's fate is already decided by the group (the lead finished, the barrier timed out).
 """
 
 from __future__ import annotations
 
+import subprocess
+import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
-from groupplug.shell import run_watched
+from groupplug.shell import stop as stop_process
+from groupplug.states import MemberState
 
 from . import naming
-from .watch import FINAL, Decision, MemberWatch
-
-POLL_INTERVAL = 0.5
-#: Seconds between the last gang member arriving and all of them starting together.
-GANG_MARGIN = 3.0
+from .member import POLL_INTERVAL, GroupReader
+from .stopper import GroupStop, Stopper
+from .watch import GroupInfo
 
 
-def _states(ti: Any, task_ids: Sequence[str]) -> dict[str, str | None]:
-    if not task_ids:
-        return {}
-    answer = ti.get_task_states(dag_id=ti.dag_id, run_ids=[ti.run_id], task_ids=list(task_ids))
-    return dict(answer.get(ti.run_id, {}))
+class ShellOperator(BaseOperator):
+    """Runs ``command`` with ``sh -c`` in its own process group; output to the task log."""
+
+    template_fields: Sequence[str] = ("command",)
+    ui_color = "#fdf2d0"
+
+    def __init__(self, *, command: str, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.command = command
+        self._proc: subprocess.Popen[str] | None = None
+
+    def execute(self, context: Any) -> None:
+        rc = run_shell(self, self.command)
+        if rc != 0:
+            raise AirflowException(f"{self.task_id}: command exited with {rc}")
+
+    def on_kill(self) -> None:
+        if self._proc is not None:
+            stop_process(self._proc)
+
+
+def run_shell(owner: Any, command: str) -> int:
+    """Run ``command`` for ``owner`` (which keeps it as ``_proc`` for ``on_kill``)."""
+    proc = subprocess.Popen(
+        ["sh", "-c", command], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, start_new_session=True, text=True, errors="replace")
+    owner._proc = proc
+    reader = threading.Thread(target=_pump, args=(proc, owner.log), daemon=True)
+    reader.start()
+    try:
+        rc = proc.wait()
+    except BaseException:
+        stop_process(proc)  # stopped or timed out: take the command down with the task
+        raise
+    reader.join(5)
+    return rc
+
+
+def _pump(proc: subprocess.Popen[str], log: Any) -> None:
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        log.info("%s", line.rstrip("\n"))
 
 
 class GroupSetupOperator(BaseOperator):
-    """Runs a member's ``setup`` (may be empty) before the barrier and records its arrival.
-
-    Stops early when the member's fate is already decided: its group's barrier ended without
-    releasing (timeout, or the lead left) or the lead finished.
-    """
+    """A member's setup: ``command`` (shell), ``callable`` (Python) or nothing; then arrival."""
 
     template_fields: Sequence[str] = ("command",)
     ui_color = "#e8f0fe"
 
     def __init__(
-        self, *, command: str | None, member: str, group: str, lead_main: str,
-        barrier_task: str | None, **kwargs: Any,
+        self, *, member: str, info: Mapping[str, Any], command: str | None = None,
+        python_callable: Callable[..., Any] | None = None, **kwargs: Any,
     ):
         super().__init__(**kwargs)
-        self.command = command
         self.member = member
-        self.group = group
-        self.lead_main = lead_main
-        self.barrier_task = barrier_task
+        self.info = dict(info)
+        self.command = command
+        self.python_callable = python_callable
+        self._proc: subprocess.Popen[str] | None = None
 
     def execute(self, context: Any) -> None:
         ti = context["ti"]
-        if not self.command:
-            self._push(ti, {"finished_at": time.time()})
+        if not self.command and self.python_callable is None:
+            ti.xcom_push(key=naming.XCOM_SETUP, value={"finished_at": time.time()})
             return
-        rc, why = run_watched(self.command, self.log, lambda: self._stop_reason(ti),
-                              POLL_INTERVAL)
-        if why is not None:
-            self.log.warning("groupplug: setup of %s stopped: %s", self.member, why)
-            self._push(ti, {"stopped_at": time.time(), "reason": why})
-            if why.endswith("(succeeded)"):
-                return  # the main task ends succeeded at once, as the lead did
-            raise AirflowFailException(f"setup stopped: {why}")
-        if rc != 0:
-            reason = f"setup failed (exit {rc})"
-            self._push(ti, {"stopped_at": time.time(), "reason": reason})
-            raise AirflowFailException(reason)
-        self._push(ti, {"finished_at": time.time()})
+        reader = GroupReader(GroupInfo.from_dict(self.info), ti, self.member)
+        verdict = reader.poll()
+        if verdict is None:
+            verdict = self._run_watched(reader, context)
+        if verdict is None:
+            ti.xcom_push(key=naming.XCOM_SETUP, value={"finished_at": time.time()})
+            return
+        reason = verdict.reason or "stopped by its group"
+        self.log.warning("groupplug: setup of %s stopped: %s", self.member, reason)
+        ti.xcom_push(key=naming.XCOM_SETUP, value={"stopped_at": time.time(), "reason": reason})
+        if verdict.state is not MemberState.SUCCEEDED:
+            raise AirflowFailException(f"setup stopped: {reason}")
 
-    def _stop_reason(self, ti: Any) -> str | None:
-        ids = [self.lead_main] + ([self.barrier_task] if self.barrier_task else [])
-        states = _states(ti, ids)
-        if self.barrier_task and states.get(self.barrier_task) == "failed":
-            return "lead finished"
-        lead = states.get(self.lead_main)
-        if lead in FINAL and self.lead_main != naming.main_id(self.group, self.member):
-            return "lead finished (succeeded)" if lead == "success" else "lead finished"
+    def _run_watched(self, reader: GroupReader, context: Any) -> Any:
+        stopper = Stopper(self.on_kill)
+        verdicts: list[Any] = []
+        done = threading.Event()
+
+        def watch() -> None:
+            while not done.wait(POLL_INTERVAL):
+                try:
+                    verdict = reader.poll()
+                except Exception:  # noqa: BLE001 - one failed read must not end the watch
+                    continue
+                if verdict is not None and verdict.kind == "stop":
+                    verdicts.append(verdict)
+                    stopper.stop()
+                    return
+
+        watcher = threading.Thread(target=watch, daemon=True, name="groupplug-setup-watch")
+        try:
+            with stopper:
+                watcher.start()
+                try:
+                    rc = self._run(context)
+                finally:
+                    done.set()
+        except GroupStop:
+            rc = None
+        except BaseException:
+            if not stopper.fired:
+                self._fail(context, "setup failed")
+                raise
+            rc = None
+        watcher.join(5)
+        if stopper.fired and verdicts:
+            stopper.kill()
+            return verdicts[0]
+        if rc:
+            self._fail(context, f"setup failed (exit {rc})")
+            raise AirflowFailException(f"setup failed (exit {rc})")
         return None
 
-    def _push(self, ti: Any, value: Mapping[str, Any]) -> None:
-        ti.xcom_push(key=naming.XCOM_SETUP, value=dict(value))
+    def _run(self, context: Any) -> int:
+        if self.python_callable is not None:
+            self.python_callable()
+            return 0
+        return run_shell(self, self.command or "")
 
+    def _fail(self, context: Any, reason: str) -> None:
+        context["ti"].xcom_push(key=naming.XCOM_SETUP,
+                                value={"stopped_at": time.time(), "reason": reason})
 
-class GroupMemberOperator(BaseOperator):
-    """A member's main work: waits (gang mode), runs, and follows its lead (DESIGN section 3)."""
-
-    template_fields: Sequence[str] = ("command",)
-    ui_color = "#fdf2d0"
-
-    def __init__(
-        self, *, command: str, member: str, group: str, lead: str, peers: Mapping[str, str],
-        ignore_nonlead_status: bool = True, gang: bool = False, **kwargs: Any,
-    ):
-        super().__init__(**kwargs)
-        self.command = command
-        self.member = member
-        self.group = group
-        self.lead = lead
-        self.peers = dict(peers)
-        self.ignore_nonlead_status = ignore_nonlead_status
-        self.gang = gang
-
-    def execute(self, context: Any) -> None:
-        ti = context["ti"]
-        ti.xcom_push(key=naming.XCOM_TRY, value=ti.try_number)  # this member's epoch
-        watch = MemberWatch(self.member, self.lead, self.peers, self.ignore_nonlead_status)
-        record: dict[str, Any] = {"state": "running", "reason": "", "cause": "", "runs": 0,
-                                  "attempts": 0, "started_at": None, "finished_at": None}
-        decision = self._decide(ti, watch)  # the lead may have finished before we started
-        if decision is None and self.gang:
-            decision = self._gang_rendezvous(ti, watch)
-        while decision is None or decision.action == "restart":
-            if decision is not None:
-                self.log.warning("groupplug: %s: %s", self.member, decision.reason)
-            record["runs"] += 1
-            record["started_at"] = time.time()
-            self.log.info("groupplug: %s starts its main work (run %d)", self.member,
-                          record["runs"])
-            rc, _ = run_watched(self.command, self.log, lambda: self._stop_now(ti, watch),
-                                POLL_INTERVAL)
-            record["attempts"] = max(ti.try_number - 1 + record["runs"], watch.epoch)
-            if rc is not None:
-                return self._finished(ti, record, rc)
-            decision = self._last
-        record["attempts"] = max(ti.try_number - 1 + record["runs"], watch.epoch,
-                                 record["attempts"])
-        self._stopped(ti, record, decision)
-
-    # -- decisions ------------------------------------------------------------------------------
-
-    _last: Decision | None = None
-
-    def _decide(self, ti: Any, watch: MemberWatch) -> Decision | None:
-        ids = watch.watched
-        states = _states(ti, ids)
-        # map_indexes=-1: one value per task, None where absent, so the list lines up with ids.
-        pulled = ti.xcom_pull(task_ids=ids, key=naming.XCOM_TRY, map_indexes=-1) if ids else []
-        tries = dict(zip(ids, pulled if isinstance(pulled, list) else [pulled], strict=False))
-
-        def cause_of(task_id: str) -> str | None:
-            pushed = ti.xcom_pull(task_ids=task_id, key=naming.XCOM_MEMBER)
-            return (pushed or {}).get("cause") or None
-
-        return watch.decide(states, tries, cause_of)
-
-    def _stop_now(self, ti: Any, watch: MemberWatch) -> str | None:
-        self._last = self._decide(ti, watch)
-        return self._last.reason if self._last else None
-
-    def _gang_rendezvous(self, ti: Any, watch: MemberWatch) -> Decision | None:
-        """Gang mode: every member starts its main work at the same wall-clock instant.
-
-        Each member publishes when it began running; once all are running, each computes the
-        same start time (the last arrival + :data:`GANG_MARGIN`) and sleeps until then, so the
-        spread is clock jitter, not how fast each member happens to poll the API.
-        """
-        arrived_at = time.time()
-        ti.xcom_push(key=naming.XCOM_GANG, value=arrived_at)
-        others = [tid for name, tid in self.peers.items() if name != self.member]
-        polls = 0
-        while True:
-            states = _states(ti, others)
-            if all(states.get(t) == "running" or states.get(t) in FINAL for t in others):
-                running = [t for t in others if states.get(t) == "running"]
-                arrived = ti.xcom_pull(task_ids=running, key=naming.XCOM_GANG,
-                                       map_indexes=-1) if running else []
-                arrived = arrived if isinstance(arrived, list) else [arrived]
-                if all(a is not None for a in arrived):
-                    start = max([arrived_at, *arrived]) + GANG_MARGIN  # the same for everyone
-                    time.sleep(max(0.0, start - time.time()))
-                    return None
-            polls += 1
-            if polls % 5 == 0:  # the lead may end the group while we gather
-                decision = self._decide(ti, watch)
-                if decision is not None and decision.action == "stop":
-                    return decision
-            time.sleep(0.2)  # 20 members polling share one api-server: poll gently
-
-    # -- endings --------------------------------------------------------------------------------
-
-    def _push(self, ti: Any, record: Mapping[str, Any]) -> None:
-        ti.xcom_push(key=naming.XCOM_MEMBER, value=dict(record))
-
-    def _finished(self, ti: Any, record: dict[str, Any], rc: int) -> None:
-        record["finished_at"] = time.time()
-        if rc == 0:
-            record.update(state="succeeded")
-            self._push(ti, record)
-            return
-        record.update(state="failed", reason=f"exit code {rc}", cause=self.member)
-        self._push(ti, record)
-        raise AirflowException(f"{self.member}: command exited with {rc}")  # may be retried
-
-    def _stopped(self, ti: Any, record: dict[str, Any], decision: Decision) -> None:
-        record.update(state=decision.state, reason=decision.reason, cause=decision.cause,
-                      finished_at=time.time())
-        self._push(ti, record)
-        self.log.warning("groupplug: %s stopped by its group: %s -> %s", self.member,
-                         decision.reason, decision.state)
-        if decision.state != "succeeded":
-            raise AirflowFailException(f"stopped by group {self.group}: {decision.reason}")
+    def on_kill(self) -> None:
+        if self._proc is not None:
+            stop_process(self._proc)

@@ -2,8 +2,9 @@
 
 A member is up to two task instances (setup, main) plus, in a barrier group, the group's barrier.
 Our operators push what Airflow states cannot say (the reason, the attempt count, the times) as
-XCom; this module turns states + XCom into :class:`MemberReport` and the group state. The gate
-task runs it at the group's exit; the runner and the status view run it while a run goes on.
+XCom; this module turns states + XCom into :class:`MemberReport`, and the reports into the group's
+state through the core ``GroupEngine`` (no rules of its own). The gate task runs it at the
+group's exit; the runner and the status view run it while a run goes on.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from groupplug.report import MemberReport
-from groupplug.states import GroupState, MemberState, group_state_of_lead
+from groupplug.states import GroupState, MemberState
+from groupplug.status import LEAD_FINISHED, Event, EventKind, GroupEngine
 
 FINAL_TI = {"success", "failed", "upstream_failed", "skipped", "removed"}
 RETRY_TI = {"up_for_retry", "up_for_reschedule", "restarting"}
@@ -84,22 +86,42 @@ def _live_state(facts: MemberFacts, barrier_state: str | None) -> MemberState:
 def group_state(
     members: Mapping[str, MemberReport], lead: str | None, ignore_nonlead_status: bool
 ) -> GroupState:
-    """The group's state from its members' (DESIGN section 3)."""
-    states = [m.state for m in members.values()]
-    if states and all(s is MemberState.UPSTREAM_FAILED for s in states):
-        return GroupState.UPSTREAM_FAILED
-    if states and all(s is MemberState.SKIPPED for s in states):
-        return GroupState.SKIPPED
-    lead_state = members[lead].state if lead in members else None
-    if not ignore_nonlead_status and MemberState.FAILED in states:
-        if all(s.finished for s in states):
-            return GroupState.FAILED
-    if lead_state is not None and lead_state.finished and all(s.finished for s in states):
-        return group_state_of_lead(lead_state)
-    if any(s in (MemberState.RUNNING, MemberState.RETRYING) for s in states):
+    """The group's state from its members' reports, decided by the core ``GroupEngine``.
+
+    Finished members are fed first, those the group itself stopped last (so a stop's cause is
+    seen before its effects), then the engine's group state is the answer.
+    """
+    if not members:
+        return GroupState.PENDING
+    names = list(members)
+    engine = GroupEngine("group", names, lead if lead in members else None, barrier=False,
+                         ignore_nonlead_status=ignore_nonlead_status)
+    for name in names:
+        for kind in _LIVE_EVENTS.get(members[name].state, ()):
+            engine.apply(Event(kind, name))
+    finished = [n for n in names if members[n].state.finished]
+    finished.sort(key=lambda n: _stopped_by_group(members[n].reason))
+    for name in finished:
+        report = members[name]
+        engine.apply(Event(_FINISH_EVENTS[report.state], name, report.reason))
+    if engine.state is GroupState.PENDING and finished:
         return GroupState.RUNNING
-    if any(s in (MemberState.SETTING_UP, MemberState.WAITING) for s in states):
-        return GroupState.INITIALIZING
-    if any(s.finished for s in states):
-        return GroupState.RUNNING
-    return GroupState.PENDING
+    return engine.state
+
+
+_LIVE_EVENTS = {
+    MemberState.SETTING_UP: (EventKind.SETUP_STARTED,),
+    MemberState.WAITING: (EventKind.SETUP_STARTED,),
+    MemberState.RUNNING: (EventKind.STARTED,),
+    MemberState.RETRYING: (EventKind.STARTED,),
+}
+_FINISH_EVENTS = {
+    MemberState.SUCCEEDED: EventKind.SUCCEEDED,
+    MemberState.FAILED: EventKind.FAILED,
+    MemberState.UPSTREAM_FAILED: EventKind.UPSTREAM_FAILED,
+    MemberState.SKIPPED: EventKind.SKIPPED,
+}
+
+
+def _stopped_by_group(reason: str) -> bool:
+    return reason == LEAD_FINISHED or (reason.startswith("task ") and reason.endswith(" failed"))

@@ -1,8 +1,11 @@
 """A groupplug spec rendered into an Airflow DAG (the neutral model, then this one step).
 
 Each group becomes a ``TaskGroup`` (nested groups nest; tooltip and display name show the lead,
-the barrier and the ignore flag) holding, per member, a setup task (when it has a setup or the
-group has a barrier) and a main task, plus the group's barrier and its exit gate; ids are listed
+the barrier and the ignore flag). Its members are operators: the ones written inside a
+hand-written ``group`` block (``Task.native``), or a :class:`ShellOperator` per YAML ``command``.
+Every member goes through the same wiring (:func:`_wire`): a setup task (when it has a setup or
+the group has a barrier), the group's deferrable barrier, the member wrap
+(:func:`groupplug.airflow.wrap.install`: the group can stop it) and the exit gate; ids are listed
 in :mod:`groupplug.airflow.naming`. Groups wait for each other gate -> roots.
 """
 
@@ -10,7 +13,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -22,10 +25,13 @@ from groupplug.graph import dependencies, selected_paths
 from groupplug.spec import Group, Workflow
 
 from . import naming
+from .authoring import SETUP_MARK
 from .barrier import GroupBarrierOperator
 from .directives import operator_kwargs
 from .gate import GroupGateOperator
-from .operators import GroupMemberOperator, GroupSetupOperator
+from .operators import GroupSetupOperator, ShellOperator
+from .watch import GroupInfo
+from .wrap import install
 
 DEFAULT_POOL_SLOTS = 128
 
@@ -83,13 +89,18 @@ def dag_from_yaml(path: str | os.PathLike[str], dag_id: str | None = None, **kwa
 
 def render_into(
     dag: DAG, workflow: Workflow, *, selected: Iterable[str] = (), gang: Collection[str] = (),
-    parent: TaskGroup | None = None,
+    parent: TaskGroup | None = None, existing: Mapping[str, TaskGroup] | None = None,
 ) -> dict[str, Rendered]:
-    """Render every (selected) group of ``workflow`` into ``dag``; returns them by path."""
+    """Render every (selected) group of ``workflow`` into ``dag``; returns them by path.
+
+    ``existing`` maps a group's path to the ``TaskGroup`` a hand-written block already filled
+    with its members' operators; other groups get a new ``TaskGroup`` and shell operators.
+    """
     chosen = selected_paths(workflow, list(selected))
     rendered: dict[str, Rendered] = {}
+    made = _Context(dag, chosen, set(gang), rendered, dict(existing or {}))
     for group in workflow.groups:
-        _render_group(dag, group, "", parent, chosen, set(gang), rendered)
+        _render_group(made, group, "", parent)
     # One set_downstream call per (gate, group) with a list: Airflow hashes the DAG once per task
     # in each call, and per-edge ``>>`` calls doubled the parse time of a 5,000-task DAG.
     for path, deps in dependencies(workflow).items():
@@ -101,86 +112,150 @@ def render_into(
     return rendered
 
 
-def _render_group(
-    dag: DAG, group: Group, parent_path: str, parent: TaskGroup | None, chosen: set[str],
-    gang: set[str], rendered: dict[str, Rendered],
-) -> None:
+@dataclass
+class _Context:
+    dag: DAG
+    chosen: set[str]
+    gang: set[str]
+    rendered: dict[str, Rendered]
+    existing: dict[str, TaskGroup]
+
+
+def _render_group(made: _Context, group: Group, parent_path: str,
+                  parent: TaskGroup | None) -> None:
     path = f"{parent_path}.{group.name}" if parent_path else group.name
-    if path not in chosen:
+    if path not in made.chosen:
         return
     if group.implicit:
-        rendered[path] = _render_members(dag, group, path, "", gang)
+        ops = {t.name: t.native or _shell(made.dag, group, path, t) for t in group.tasks}
+        made.rendered[path] = _wire(made, group, path, "", ops)
         return
-    with TaskGroup(group_id=group.name, tooltip=describe(group), parent_group=parent,
-                   group_display_name=_display_name(group), dag=dag) as task_group:
+    task_group = made.existing.get(path)
+    if task_group is None:
+        task_group = TaskGroup(group_id=group.name, parent_group=parent, dag=made.dag)
+    task_group.tooltip = describe(group)
+    task_group.group_display_name = _display_name(group)
+    with task_group:
         if group.tasks:
-            rendered[path] = _render_members(dag, group, path, path, gang)
-            rendered[path].task_group = task_group
-        for child in group.children:
-            _render_group(dag, child, path, task_group, chosen, gang, rendered)
+            ops = {t.name: t.native or _shell(made.dag, group, path, t) for t in group.tasks}
+            made.rendered[path] = _wire(made, group, path, path, ops)
+            made.rendered[path].task_group = task_group
+    for child in group.children:
+        _render_group(made, child, path, task_group)
 
 
-def _render_members(dag: DAG, group: Group, path: str, prefix: str, gang: set[str]) -> Rendered:
+def _shell(dag: DAG, group: Group, path: str, task: Any) -> BaseOperator:
+    """A YAML ``command`` (or ``member(name, bash_command)``) as a member operator."""
+    if task.command is None:
+        raise GroupplugValueError([Problem(
+            f"group {path!r} member {task.name!r}", "has no command",
+            "give it a shell command, or write an operator or @task call inside the group")])
+    return ShellOperator(task_id=task.name, command=task.command, dag=dag,
+                         **member_kwargs(group, path, task))
+
+
+def member_kwargs(group: Group, path: str, task: Any) -> dict[str, Any]:
+    """Operator keyword arguments from a member's directives, retries and retry delay."""
+    kwargs = operator_kwargs(group.member_directives(task),
+                             where=f"group {path!r} member {task.name!r}")
+    kwargs.setdefault("retries", task.retries)
+    kwargs.setdefault("retry_delay", timedelta(seconds=task.retry_delay))
+    return kwargs
+
+
+def _wire(made: _Context, group: Group, path: str, prefix: str,
+          ops: dict[str, Any]) -> Rendered:
+    """The one member mechanism: setups, barrier, wrap and gate around member operators."""
+    dag = made.dag
     assert group.lead is not None
     lead = group.lead.name
-    is_gang = path in gang or group.name in gang
+    is_gang = path in made.gang or group.name in made.gang
     if is_gang:
         _check_gang_fits(dag, group, path)
     barrier = group.has_barrier and not is_gang
-    peers = {t.name: naming.main_id(prefix, t.name) for t in group.tasks}
-    result = Rendered(path)
-    members_with_setup: dict[str, bool] = {}
-    setups: dict[str, BaseOperator] = {}
-    mains: dict[str, BaseOperator] = {}
+    first_steps = {n: getattr(op, SETUP_MARK, None) for n, op in ops.items()}
+    with_setup = {t.name: bool(t.setup or t.setup_fn or first_steps[t.name]) or barrier
+                  for t in group.tasks}
     barrier_task = naming.barrier_id(prefix) if barrier else None
+    info = GroupInfo(
+        group=path, lead=lead, members=tuple(ops), mains={n: op.task_id for n, op in ops.items()},
+        setups={n: naming.setup_id(prefix, n) for n, has in with_setup.items() if has},
+        barrier=barrier_task, mapped=tuple(n for n, op in ops.items() if _is_mapped(op)),
+        ignore_nonlead_status=group.ignore_nonlead_status, barrier_on=barrier, gang=is_gang,
+        retries={n: int(_retries(op)) for n, op in ops.items()})
+    if lead in info.mapped:
+        raise GroupplugValueError([Problem(
+            f"group({group.name!r}).lead", f"{lead!r} is a mapped task (.expand()): its "
+            "instances are many members, and a group has one lead",
+            "make the lead an unmapped task")])
+    setups: dict[str, BaseOperator] = {}
     for task in group.tasks:
-        where = f"group {path!r} member {task.name!r}"
-        kwargs = operator_kwargs(group.member_directives(task), where=where)
-        kwargs.setdefault("retries", task.retries)
-        kwargs.setdefault("retry_delay", timedelta(seconds=task.retry_delay))
-        common = {k: kwargs[k] for k in ("pool", "queue", "executor_config") if k in kwargs}
-        has_setup = bool(task.setup) or barrier
-        members_with_setup[task.name] = has_setup
-        if has_setup:
+        if with_setup[task.name]:
+            common = {k: v for k, v in member_kwargs(group, path, task).items()
+                      if k in ("pool", "queue", "executor_config")}
             setups[task.name] = GroupSetupOperator(
-                task_id=_local(naming.setup_id(prefix, task.name), prefix), command=task.setup,
-                member=task.name, group=prefix, lead_main=peers[lead],
-                barrier_task=barrier_task, dag=dag, **common)
-        if task.command is None:
-            raise GroupplugValueError([Problem(where, "has no command",
-                                               "Airflow members run a shell command")])
-        mains[task.name] = GroupMemberOperator(
-            task_id=_local(peers[task.name], prefix), command=task.command, member=task.name,
-            group=path, lead=lead, peers=peers,
-            ignore_nonlead_status=group.ignore_nonlead_status, gang=is_gang, dag=dag, **kwargs)
-    for name, main in mains.items():
-        if name in setups:
-            setups[name] >> main
+                task_id=_local(info.setups[task.name], prefix), member=task.name,
+                info=info.to_dict(), command=task.setup, python_callable=task.setup_fn,
+                dag=dag, **common)
+            setups[task.name] >> ops[task.name]
+            if first_steps[task.name] is not None:
+                first_steps[task.name] >> setups[task.name]
+        if task.native is not None:
+            _apply_directives(ops[task.name], group, path, task)
+        install(ops[task.name], info)
     for task in group.tasks:  # inputs between members of one group (non-barrier groups)
         for needed in task.inputs:
-            if needed in mains and needed != task.name:
-                mains[needed] >> (setups.get(task.name) or mains[task.name])
-    result.roots = list(setups.values()) + [m for n, m in mains.items() if n not in setups]
+            if needed in ops and needed != task.name and task.native is None:
+                ops[needed] >> (setups.get(task.name) or ops[task.name])
+    result = Rendered(path)
+    result.roots = [first_steps.get(n) or setups[n] for n in setups]
+    result.roots += [m for n, m in ops.items() if n not in setups]
     if barrier:
         barrier_op = GroupBarrierOperator(
             task_id=_local(barrier_task or "", prefix), group=group.name,
-            members={n: naming.setup_id(prefix, n) for n in setups}, lead=lead,
+            members={n: info.setups[n] for n in setups}, lead=lead,
             barrier_timeout=group.barrier_timeout, dag=dag)
-        barrier_op >> list(mains.values())
+        barrier_op >> list(ops.values())
         result.roots.append(barrier_op)
     gate = GroupGateOperator(
         task_id=_local(naming.gate_id(prefix, group.name), prefix), group=path, prefix=prefix,
-        members=members_with_setup, lead=lead, ignore_nonlead_status=group.ignore_nonlead_status,
-        has_barrier=barrier, dag=dag,
+        members=with_setup, lead=lead, ignore_nonlead_status=group.ignore_nonlead_status,
+        has_barrier=barrier, info=info.to_dict(), dag=dag,
         # The group's shape travels with the serialized DAG, for the status view.
         doc_json=json.dumps({"groupplug": {
-            "group": path, "prefix": prefix, "lead": lead, "members": members_with_setup,
+            "group": path, "prefix": prefix, "lead": lead, "members": with_setup,
+            "mapped": list(info.mapped),
             "ignore_nonlead_status": group.ignore_nonlead_status, "barrier": barrier}}))
     # The gate waits for every task of the group: a setup still being stopped decides its reason.
-    every = {id(t): t for t in [*mains.values(), *setups.values(), *result.roots]}
+    every = {id(t): t for t in [*ops.values(), *setups.values(), *result.roots]}
     gate.set_upstream(list(every.values()))
     result.gate = gate
     return result
+
+
+def _apply_directives(op: Any, group: Group, path: str, task: Any) -> None:
+    """A group's directives for a member written as an operator: set on the operator."""
+    if not group.member_directives(task):
+        return
+    kwargs = operator_kwargs(group.member_directives(task),
+                             where=f"group {path!r} member {task.name!r}")
+    for key, value in kwargs.items():
+        if _is_mapped(op):
+            op.partial_kwargs[key] = value
+        else:
+            setattr(op, key, value)
+
+
+def _is_mapped(op: Any) -> bool:
+    from airflow.sdk.definitions.mappedoperator import MappedOperator
+
+    return isinstance(op, MappedOperator)
+
+
+def _retries(op: Any) -> int:
+    if _is_mapped(op):
+        return op.partial_kwargs.get("retries") or 0
+    return op.retries or 0
 
 
 def _local(task_id: str, prefix: str) -> str:

@@ -1,86 +1,256 @@
-"""What a running member does about its peers (pure: DESIGN section 3 over Airflow TI states).
+"""Airflow task-instance states as events for the core ``GroupEngine`` (one rulebook).
 
-Every member main task polls the states of the task instances it depends on for its fate (the
-lead's main task; with ``ignore_nonlead_status=False`` every peer's) through the Task SDK, and
-asks :meth:`MemberWatch.decide` what to do. Why polling from inside the member: it is the one
-mechanism that works the same on Local, Celery and Kubernetes executors. A task can always end
-itself with the right state and reason and kill its own process group; nothing else can (the
-REST API's PATCH needs credentials and kills the worker process without a reason; the
-scheduler's ``DownstreamTasksSkipped`` only skips tasks that have not started).
+Every running piece of a group (a member's wrapper, a deferred member's trigger, the barrier,
+the gate) reads the group's task-instance states through the Task SDK and feeds them here;
+:class:`GroupWatch` turns what changed since the last read into :class:`groupplug.status.Event`
+objects for one :class:`~groupplug.status.GroupEngine` and hands back the engine's actions.
+Nothing here decides a rule itself: DESIGN section 3 lives in ``groupplug.status`` only.
+
+How states map to events (per member; a mapped task's instances are members ``name[i]``):
+
+- setup task running -> ``SETUP_STARTED``; success -> ``ARRIVED``; failed -> ``FAILED``
+  ("setup failed"); upstream_failed/skipped -> ``UPSTREAM_FAILED``/``SKIPPED``
+- main task running or deferred -> ``STARTED``; back to a waiting state after running (a retry:
+  up_for_retry, restarting, scheduled, queued) -> ``RETRYING``; final -> the finishing event
+- the barrier task failed with a timeout (its XCom says so) -> ``GroupEngine.barrier_timed_out``
+
+Pure: no Airflow import, so the rules of the mapping are unit-tested without a scheduler.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
-FINAL = frozenset({"success", "failed", "upstream_failed", "skipped", "removed"})
+from groupplug.states import MemberState
+from groupplug.status import Action, ActionKind, Event, EventKind, GroupEngine
+
+RUNNING_TI = frozenset({"running", "deferred", "up_for_reschedule"})
+WAITING_TI = frozenset({None, "none", "scheduled", "queued", "up_for_retry", "restarting"})
+FINAL_TI = {
+    "success": EventKind.SUCCEEDED,
+    "failed": EventKind.FAILED,
+    "upstream_failed": EventKind.UPSTREAM_FAILED,
+    "skipped": EventKind.SKIPPED,
+    "removed": EventKind.SKIPPED,
+}
+TIMED_OUT = "timed_out"
 
 
 @dataclass(frozen=True)
-class Decision:
-    """``stop``: end with ``state`` and ``reason``; ``restart``: re-run the main work now."""
+class GroupInfo:
+    """What a running task needs to know about its group (travels as a plain dict).
 
-    action: str  # "stop" | "restart"
-    state: str = ""  # "succeeded" | "failed" for stop
-    reason: str = ""
-    cause: str = ""  # the member whose failure started a chain of strict-mode stops
-
-
-@dataclass
-class MemberWatch:
-    """The watching rules of one member. ``peers`` maps member name to its main task id.
-
-    A peer's *epoch* is its Airflow try number, which each main task publishes when it starts
-    (XCom). A watched peer's epoch rising means it retried: this member restarts (DESIGN
-    section 3), and counts the group's epoch in its attempts even if it started late.
+    ``mains``/``setups`` map member name -> full task id; ``mapped`` names the members that are
+    mapped tasks (their instances are the engine's members ``name[i]``).
     """
 
-    name: str
+    group: str  # dotted groupplug path
     lead: str
-    peers: Mapping[str, str]
+    members: tuple[str, ...]
+    mains: Mapping[str, str]
+    setups: Mapping[str, str] = field(default_factory=dict)
+    barrier: str | None = None
+    mapped: tuple[str, ...] = ()
     ignore_nonlead_status: bool = True
-    epochs: dict[str, int] = field(default_factory=dict)
+    barrier_on: bool = False
+    gang: bool = False
+    retries: Mapping[str, int] = field(default_factory=dict)
 
-    @property
-    def watched(self) -> list[str]:
-        """Task ids whose state this member needs."""
-        names = [self.lead] if self.ignore_nonlead_status else list(self.peers)
-        return [self.peers[n] for n in names if n != self.name and n in self.peers]
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["members"], data["mapped"] = list(self.members), list(self.mapped)
+        data["mains"], data["setups"] = dict(self.mains), dict(self.setups)
+        data["retries"] = dict(self.retries)
+        return data
 
-    @property
-    def epoch(self) -> int:
-        """The highest epoch seen among watched peers (1 before any retry)."""
-        return max(self.epochs.values(), default=1)
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> GroupInfo:
+        values = dict(data)
+        values["members"] = tuple(values["members"])
+        values["mapped"] = tuple(values.get("mapped", ()))
+        return cls(**values)
 
-    def decide(
-        self, states: Mapping[str, str | None], tries: Mapping[str, int | None],
-        cause_of: Callable[[str], str | None],
-    ) -> Decision | None:
-        """The decision given peer states and tries; ``cause_of(task_id)``: a failure's cause."""
-        by_id = {tid: n for n, tid in self.peers.items()}
-        lead_id = self.peers.get(self.lead)
-        if self.name != self.lead and lead_id is not None:
-            lead_state = states.get(lead_id)
-            if lead_state in FINAL:
-                if lead_state == "success":
-                    return Decision("stop", "succeeded", "lead finished")
-                cause = cause_of(lead_id) or self.lead
-                if not self.ignore_nonlead_status and cause not in (self.lead, self.name):
-                    return Decision("stop", "failed", f"task {cause} failed", cause)
-                return Decision("stop", "failed", "lead finished", cause)
-        restart: Decision | None = None
-        for tid in self.watched:
-            state, seen = states.get(tid), tries.get(tid)
-            if state == "failed" and not self.ignore_nonlead_status:
-                cause = cause_of(tid) or by_id[tid]
-                return Decision("stop", "failed", f"task {cause} failed", cause)
-            if seen is None:
-                continue
-            known = self.epochs.get(tid)
-            self.epochs[tid] = max(seen, known or 0)
-            if known is not None and seen > known or known is None and seen > 1:
-                who = by_id[tid]
-                why = "lead" if who == self.lead else f"task {who}"
-                restart = Decision("restart", reason=f"{why} retried (try {seen}); restarting")
-        return restart
+    def watched_ids(self, me: str | None = None) -> list[str]:
+        """Task ids whose states decide a member's fate: with ``ignore_nonlead_status`` only the
+        lead's (and the barrier's and the member's own); otherwise every member's. One call."""
+        names = list(self.members) if not self.ignore_nonlead_status or me is None \
+            else [self.lead, base_name(me)]
+        ids = [self.mains[n] for n in dict.fromkeys(names)]
+        ids += [self.setups[n] for n in dict.fromkeys(names) if n in self.setups]
+        return ids + ([self.barrier] if self.barrier else [])
+
+    def all_ids(self) -> list[str]:
+        return self.watched_ids(None)
+
+
+def base_name(key: str) -> str:
+    """``w[3]`` -> ``w``: the task a member key belongs to."""
+    return key.split("[", 1)[0]
+
+
+def member_key(name: str, map_index: int) -> str:
+    return f"{name}[{map_index}]" if map_index >= 0 else name
+
+
+def map_indexes(states: Mapping[str, Any], task_id: str) -> list[int]:
+    """The map indexes of ``task_id`` in a ``get_task_states`` answer (keys ``<id>_<index>``)."""
+    pattern = re.compile(re.escape(task_id) + r"_(\d+)$")
+    return sorted(int(m.group(1)) for k in states if (m := pattern.match(k)))
+
+
+def member_keys(info: GroupInfo, states: Mapping[str, Any]) -> list[str]:
+    """The engine's members: every task, a mapped one as its instances seen so far."""
+    keys: list[str] = []
+    for name in info.members:
+        if name in info.mapped:
+            keys += [member_key(name, i) for i in map_indexes(states, info.mains[name])]
+        else:
+            keys.append(name)
+    return keys
+
+
+def main_state(info: GroupInfo, states: Mapping[str, Any], key: str) -> str | None:
+    name = base_name(key)
+    tid = info.mains[name]
+    if key != name:
+        return states.get(f"{tid}_{key[len(name) + 1:-1]}")
+    return states.get(tid)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What a member must do now: ``stop`` (end in ``state`` with ``reason``) or ``restart``."""
+
+    kind: str  # "stop" | "restart"
+    state: MemberState = MemberState.SUCCEEDED
+    reason: str = ""
+
+
+class GroupWatch:
+    """One engine fed from successive state reads of one group's task instances."""
+
+    def __init__(self, info: GroupInfo):
+        self.info = info
+        self.engine: GroupEngine | None = None
+        self._keys: tuple[str, ...] = ()
+        self._seen: dict[tuple[str, str], Any] = {}
+        self._history: list[Event | str] = []  # a str is a barrier timeout's reason
+        self._timed_out = False
+
+    # ------------------------------------------------------------------------------ feeding
+    def update(
+        self,
+        states: Mapping[str, Any],
+        record_of: Callable[[str], Mapping[str, Any] | None] | None = None,
+        barrier_record: Callable[[], Mapping[str, Any] | None] | None = None,
+    ) -> list[Action]:
+        """Feed what changed in ``states`` (one ``get_task_states`` answer for this run).
+
+        ``record_of(key)`` reads a finished member's record (only asked in strict mode, once per
+        member) so members the group stopped are fed after the member whose failure caused it;
+        ``barrier_record()`` reads the barrier's outcome once when the barrier task failed.
+        """
+        keys = tuple(k for k in member_keys(self.info, states))
+        if keys and keys != self._keys:
+            self._rebuild(keys)
+        if self.engine is None:
+            return []
+        early, finals = self._events(states)
+        if finals and record_of is not None and not self.info.ignore_nonlead_status:
+            finals = _stopped_last(finals, record_of)
+        actions: list[Action] = []
+        for event in early + finals:
+            self._history.append(event)
+            actions += self.engine.apply(event)
+        if self.info.barrier and not self._timed_out and states.get(self.info.barrier) == "failed":
+            self._timed_out = True
+            record = barrier_record() if barrier_record is not None else None
+            if record and record.get("outcome") == TIMED_OUT:
+                self._history.append(record.get("reason", "barrier timed out"))
+                actions += self.engine.barrier_timed_out(record.get("reason", ""))
+        return actions
+
+    def restarted(self, key: str) -> None:
+        """``key`` began its main work again (after a RESTART action)."""
+        event = Event(EventKind.STARTED, key)
+        self._history.append(event)
+        if self.engine is not None:
+            self.engine.apply(event)
+
+    def verdict(self, key: str, actions: Sequence[Action] = ()) -> Verdict | None:
+        """What ``key`` must do after the last update: stop once the engine finished it."""
+        if self.engine is None or key not in self.engine.states:
+            return None
+        state = self.engine.states[key]
+        if state.finished:
+            return Verdict("stop", state, self.engine.reasons[key])
+        for action in actions:
+            if action.kind is ActionKind.RESTART and action.member == key:
+                return Verdict("restart", reason=action.reason)
+        return None
+
+    # ------------------------------------------------------------------------------ internals
+    def _rebuild(self, keys: tuple[str, ...]) -> None:
+        """New members appeared (a mapped task expanded): a fresh engine replays the history."""
+        info = self.info
+        lead = info.lead if info.lead in keys else None
+        if lead is None:
+            return  # the lead's task is not visible yet: nothing can be decided
+        self.engine = GroupEngine(info.group, list(keys), lead, barrier=info.barrier_on,
+                                  ignore_nonlead_status=info.ignore_nonlead_status)
+        self._keys = keys
+        for past in self._history:
+            if isinstance(past, str):
+                self.engine.barrier_timed_out(past)
+            elif past.member in keys:
+                self.engine.apply(past)
+
+    def _events(self, states: Mapping[str, Any]) -> tuple[list[Event], list[Event]]:
+        early: list[Event] = []
+        finals: list[Event] = []
+        for key in self._keys:
+            setup_id = self.info.setups.get(base_name(key))
+            if setup_id is not None:
+                self._setup_events(key, states.get(setup_id), early, finals)
+            self._main_events(key, main_state(self.info, states, key), early, finals)
+        return early, finals
+
+    def _setup_events(self, key: str, state: Any, early: list[Event], finals: list[Event]) -> None:
+        before = self._seen.get((key, "setup"))
+        if state == before:
+            return
+        self._seen[(key, "setup")] = state
+        if state in ("running", "deferred"):
+            early.append(Event(EventKind.SETUP_STARTED, key))
+        elif state == "success":
+            early.append(Event(EventKind.ARRIVED, key))
+        elif state == "failed":
+            finals.append(Event(EventKind.FAILED, key, "setup failed"))
+        elif state in FINAL_TI:
+            finals.append(Event(FINAL_TI[state], key))
+
+    def _main_events(self, key: str, state: Any, early: list[Event], finals: list[Event]) -> None:
+        before = self._seen.get((key, "main"))
+        if state == before:
+            return
+        self._seen[(key, "main")] = state
+        if state in RUNNING_TI and before not in RUNNING_TI:
+            early.append(Event(EventKind.STARTED, key))
+        elif state in WAITING_TI and before in RUNNING_TI:
+            early.append(Event(EventKind.RETRYING, key, "retrying"))
+        elif state in FINAL_TI:
+            finals.append(Event(FINAL_TI[state], key))
+
+
+def _stopped_last(
+    finals: list[Event], record_of: Callable[[str], Mapping[str, Any] | None]
+) -> list[Event]:
+    """Members the group itself stopped go after the others, so a stop's cause comes first."""
+    first, last = [], []
+    for event in finals:
+        record = record_of(event.member) or {}
+        (last if record.get("stopped") else first).append(event)
+    return first + last

@@ -1,0 +1,245 @@
+"""A member's work under its group's watch (runs inside the member's own task process).
+
+:func:`run_member` replaces a member operator's ``execute`` (see :mod:`groupplug.airflow.wrap`).
+It first reads the group once: a group that already finished ends the member at once with the
+decided state (its work never starts). Otherwise it runs the operator's own ``execute`` while a
+watcher thread reads the group's task states with ONE ``get_task_states`` call per
+:data:`POLL_INTERVAL`, feeds them to the core ``GroupEngine`` (:mod:`groupplug.airflow.watch`)
+and, when the engine stops or restarts this member, interrupts the work
+(:mod:`groupplug.airflow.stopper`: a signal to the main thread, then ``on_kill()``).
+
+A stopped member ends in the engine's state: succeeded -> the task succeeds; failed ->
+``AirflowFailException`` (no Airflow retry: the group decided). Its record (state, reason,
+attempts, times) goes to XCom ``groupplug_member`` for the gate. A member that defers has its
+trigger wrapped by :class:`groupplug.airflow.deferral.GroupDeferTrigger`, which watches the group
+from the triggerer and resumes the task into :func:`resume_member`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException, TaskDeferred
+
+from groupplug.states import MemberState
+
+from . import naming
+from .stopper import GroupStop, Stopper
+from .watch import GroupInfo, GroupWatch, Verdict, base_name, member_key
+
+#: Seconds between two reads of the group's states by a running member. One read costs one
+#: execution-API call; 1 s keeps a lead's end to its members' end under 2 s.
+POLL_INTERVAL = 1.0
+RESUME_METHOD = "groupplug_resume"
+
+log = logging.getLogger(__name__)
+
+
+def read_states(ti: Any, ids: list[str]) -> dict[str, Any]:
+    """The states of ``ids`` in this run (mapped instances as ``<id>_<index>``): one call."""
+    answer = ti.get_task_states(dag_id=ti.dag_id, run_ids=[ti.run_id], task_ids=ids)
+    return dict(answer.get(ti.run_id, {}))
+
+
+class GroupReader:
+    """Reads the group through the Task SDK and keeps one :class:`GroupWatch` up to date."""
+
+    def __init__(self, info: GroupInfo, ti: Any, key: str):
+        self.info, self.ti, self.key = info, ti, key
+        self.watch = GroupWatch(info)
+        self._ids = info.watched_ids(key)
+        self._lock = threading.Lock()  # the main thread and the watcher both poll at times
+
+    def poll(self) -> Verdict | None:
+        with self._lock:
+            states = read_states(self.ti, self._ids)
+            actions = self.watch.update(states, self._record_of, self._barrier_record)
+            return self.watch.verdict(self.key, actions)
+
+    def restarted(self) -> None:
+        with self._lock:
+            self.watch.restarted(self.key)
+
+    def _record_of(self, key: str) -> Mapping[str, Any] | None:
+        name = base_name(key)
+        index = int(key[len(name) + 1:-1]) if key != name else None
+        kwargs: dict[str, Any] = {"map_indexes": index} if index is not None else {}
+        return self.ti.xcom_pull(task_ids=self.info.mains[name], key=naming.XCOM_MEMBER, **kwargs)
+
+    def _barrier_record(self) -> Mapping[str, Any] | None:
+        return self.ti.xcom_pull(task_ids=self.info.barrier, key=naming.XCOM_BARRIER)
+
+
+class _Watcher(threading.Thread):
+    def __init__(self, reader: GroupReader, stopper: Stopper, interval: float):
+        super().__init__(name="groupplug-watch", daemon=True)
+        self.reader, self.stopper, self.interval = reader, stopper, interval
+        self.verdict: Verdict | None = None
+        self._done = threading.Event()
+
+    def run(self) -> None:
+        while not self._done.wait(self.interval):
+            try:
+                verdict = self.reader.poll()
+            except Exception:  # noqa: BLE001 - one failed read must not end the watch
+                log.exception("groupplug: reading the group's states failed; retrying")
+                continue
+            if verdict is not None and not self._done.is_set():
+                self.verdict = verdict
+                self.stopper.stop()
+                return
+
+    def finish(self) -> None:
+        self._done.set()
+
+
+class MemberRun:
+    """One task instance of a member: runs, watches, and ends in the group's verdict."""
+
+    def __init__(self, info: GroupInfo, context: Mapping[str, Any],
+                 record: Mapping[str, Any] | None = None):
+        self.info = info
+        self.ti = context["ti"]
+        self.task = self.ti.task
+        index = getattr(self.ti, "map_index", None)
+        self.key = member_key(self.info_name(), -1 if index is None else index)
+        self.reader = GroupReader(info, self.ti, self.key)
+        self.record: dict[str, Any] = dict(record or {"state": "running", "reason": "",
+                                                     "runs": 0, "started_at": None,
+                                                     "finished_at": None})
+
+    def info_name(self) -> str:
+        task_id = self.ti.task_id
+        for name, main in self.info.mains.items():
+            if main == task_id:
+                return name
+        raise RuntimeError(f"task {task_id!r} is not a member of group {self.info.group!r}")
+
+    # ------------------------------------------------------------------------------ running
+    def run(self, work: Callable[[], Any], *, check_first: bool = True,
+            new_run: bool = True) -> Any:
+        """Run ``work`` (the operator's execute or resume) under the group's watch;
+        ``new_run=False`` continues a run that deferred (it is not counted again)."""
+        if check_first:
+            verdict = self.reader.poll()
+            if verdict is not None and verdict.kind == "stop":
+                log.warning("groupplug: %s: group %s already decided (%s); not starting",
+                            self.key, self.info.group, verdict.reason)
+                return self.end(verdict)
+        while True:
+            if new_run:
+                self.record["runs"] += 1
+                self.record["started_at"] = self.record["started_at"] or time.time()
+            new_run = True
+            outcome = self._attempt(work)
+            if isinstance(outcome, Verdict) and outcome.kind == "restart":
+                log.warning("groupplug: %s restarts: %s", self.key, outcome.reason)
+                self.reader.restarted()
+                self.record["started_at"] = None
+                continue
+            if isinstance(outcome, Verdict):
+                return self.end(outcome)
+            return outcome
+
+    def _attempt(self, work: Callable[[], Any]) -> Any:
+        stopper = Stopper(self.task.on_kill)
+        watcher = _Watcher(self.reader, stopper, POLL_INTERVAL)
+        try:
+            with stopper:
+                watcher.start()
+                try:
+                    result = work()
+                finally:
+                    watcher.finish()
+        except TaskDeferred as deferred:
+            raise self.defer(deferred) from None
+        except GroupStop:
+            pass
+        except BaseException as error:
+            if not stopper.fired:
+                self._failed(error)
+                raise
+            # The work ended by our stop (on_kill made a subprocess fail): the verdict stands.
+        else:
+            if not stopper.fired:
+                return self._succeeded(result)
+        watcher.join(5)
+        stopper.kill()
+        assert watcher.verdict is not None
+        return watcher.verdict
+
+    # ------------------------------------------------------------------------------ endings
+    def _push(self) -> None:
+        self.record["attempts"] = self.ti.try_number - 1 + self.record["runs"]
+        self.ti.xcom_push(key=naming.XCOM_MEMBER, value=dict(self.record))
+
+    def _succeeded(self, result: Any) -> Any:
+        self.record.update(state="succeeded", finished_at=time.time())
+        self._push()
+        return result
+
+    def _failed(self, error: BaseException) -> None:
+        if isinstance(error, AirflowSkipException):
+            self.record.update(state="skipped", reason=str(error) or "skipped")
+        else:
+            self.record.update(state="failed", reason=f"{type(error).__name__}: {error}"[:500])
+        self.record["finished_at"] = time.time()
+        self._push()
+
+    def end(self, verdict: Verdict) -> None:
+        """End this task instance in the group's verdict (never started, or stopped)."""
+        self.record.update(state=verdict.state.value, reason=verdict.reason, stopped=True,
+                           finished_at=time.time())
+        self._push()
+        log.warning("groupplug: %s stopped by group %s: %s -> %s", self.key, self.info.group,
+                    verdict.reason, verdict.state.value)
+        if verdict.state is MemberState.SUCCEEDED:
+            return None
+        if verdict.state is MemberState.SKIPPED:
+            raise AirflowSkipException(f"group {self.info.group}: {verdict.reason}")
+        raise AirflowFailException(f"stopped by group {self.info.group}: {verdict.reason}")
+
+    # ------------------------------------------------------------------------------ deferral
+    def defer(self, deferred: TaskDeferred) -> TaskDeferred:
+        """The member's own trigger, wrapped so the group can end it (its cleanup runs)."""
+        from .deferral import GroupDeferTrigger
+
+        trigger = GroupDeferTrigger(
+            inner=list(deferred.trigger.serialize()), info=self.info.to_dict(), member=self.key,
+            dag_id=self.ti.dag_id, run_id=self.ti.run_id, poll_interval=POLL_INTERVAL)
+        kwargs = {"inner_method": deferred.method_name, "inner_kwargs": deferred.kwargs or {},
+                  "record": dict(self.record)}
+        return TaskDeferred(trigger=trigger, method_name=RESUME_METHOD, kwargs=kwargs,
+                            timeout=deferred.timeout)
+
+
+def run_member(info: Mapping[str, Any], context: Mapping[str, Any]) -> Any:
+    """The wrapped ``execute``: the operator's own, under its group's watch."""
+    task = context["ti"].task
+    run = MemberRun(GroupInfo.from_dict(info), context)
+    return run.run(lambda: type(task).execute(task, context))
+
+
+def resume_member(
+    info: Mapping[str, Any], context: Mapping[str, Any], event: Any = None, *,
+    inner_method: str | None = None, inner_kwargs: Mapping[str, Any] | None = None,
+    record: Mapping[str, Any] | None = None,
+) -> Any:
+    """Where a wrapped trigger resumes the task: the group's verdict, or the member's method."""
+    task = context["ti"].task
+    run = MemberRun(GroupInfo.from_dict(info), context, record)
+    event = event or {}
+    kind = event.get("groupplug") if isinstance(event, Mapping) else None
+    if kind == "stop":
+        return run.end(Verdict("stop", MemberState(event["state"]), event["reason"]))
+    if kind == "restart":
+        run.reader.restarted()
+        return run.run(lambda: type(task).execute(task, context), check_first=False)
+    payload = event.get("payload") if kind == "inner" else event
+    method = getattr(type(task), inner_method or "execute_complete")
+    return run.run(lambda: method(task, context, event=payload, **dict(inner_kwargs or {})),
+                   check_first=False, new_run=False)
