@@ -24,33 +24,16 @@ import os
 import time
 import uuid
 from collections.abc import Mapping
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from groupplug.exceptions import GroupplugError
-from groupplug.report import GroupReport, MemberReport, RunReport, roll_up_parents
-from groupplug.states import GroupState, MemberState
+from groupplug.report import RunReport
 
 from . import naming
+from .runstate import build_report
 
 log = logging.getLogger(__name__)
-
-GATE_SUFFIX = "." + naming.GATE
-#: How a plain task instance's state reads as a singleton group member.
-_TI_MEMBER = {
-    "success": MemberState.SUCCEEDED, "failed": MemberState.FAILED,
-    "upstream_failed": MemberState.UPSTREAM_FAILED, "skipped": MemberState.SKIPPED,
-    "removed": MemberState.SKIPPED, "running": MemberState.RUNNING,
-    "deferred": MemberState.RUNNING, "up_for_retry": MemberState.RETRYING,
-    "up_for_reschedule": MemberState.RUNNING, "restarting": MemberState.RETRYING,
-}
-_MEMBER_GROUP = {
-    MemberState.SUCCEEDED: GroupState.SUCCEEDED, MemberState.FAILED: GroupState.FAILED,
-    MemberState.UPSTREAM_FAILED: GroupState.UPSTREAM_FAILED,
-    MemberState.SKIPPED: GroupState.SKIPPED, MemberState.PENDING: GroupState.PENDING,
-}
-
 
 def run_dag_file(path: str, dag_id: str | None, options: Mapping[str, Any]) -> RunReport:
     """Run DAG ``dag_id`` of the file at ``path`` (None: its only DAG); its report."""
@@ -145,125 +128,8 @@ def follow(client: Any, dag_id: str, run_id: str, timeout: float) -> str:
     raise GroupplugError(f"Airflow run {run_id} of {dag_id} did not finish in {timeout:.0f}s")
 
 
-def group_path(gate_task_id: str) -> str:
-    """``train.__gate__`` -> ``train``; a singleton's ``prepare__gate__`` -> ``prepare``."""
-    if gate_task_id.endswith(GATE_SUFFIX):
-        return gate_task_id[: -len(GATE_SUFFIX)]
-    return gate_task_id[: -len(naming.GATE)]
-
-
-def dag_order(tasks: list[dict[str, Any]]) -> list[str]:
-    """Task ids upstream first (Kahn's algorithm; ties keep the API's order)."""
-    ids = [t["task_id"] for t in tasks]
-    indegree = dict.fromkeys(ids, 0)
-    for task in tasks:
-        for down in task.get("downstream_task_ids", []):
-            if down in indegree:
-                indegree[down] += 1
-    downstream = {t["task_id"]: t.get("downstream_task_ids", []) for t in tasks}
-    ready = [i for i in ids if indegree[i] == 0]
-    order: list[str] = []
-    while ready:
-        task_id = ready.pop(0)
-        order.append(task_id)
-        for down in downstream[task_id]:
-            if down in indegree:
-                indegree[down] -= 1
-                if indegree[down] == 0:
-                    ready.append(down)
-    return order
-
-
-def _owned(task_id: str, gates: Mapping[str, str]) -> bool:
-    """Whether ``task_id`` belongs to a groupplug group (its member, setup, barrier or gate)."""
-    for gate, path in gates.items():
-        if gate.endswith(GATE_SUFFIX):
-            if task_id.startswith(path + "."):
-                return True
-        elif task_id in (path, naming.setup_id("", path), gate):
-            return True
-    return False
-
-
-def _stamp(value: str | None) -> float | None:
-    return datetime.fromisoformat(value).timestamp() if value else None
-
-
-def _plain_member(ti: dict[str, Any]) -> MemberReport:
-    state = _TI_MEMBER.get(ti.get("state") or "", MemberState.PENDING)
-    return MemberReport(state=state, attempts=int(ti.get("try_number") or 0),
-                        started_at=_stamp(ti.get("start_date")),
-                        finished_at=_stamp(ti.get("end_date")) if state.finished else None)
-
-
-def _plain_group(tis: list[dict[str, Any]], name: str) -> GroupReport:
-    """A task outside every group: a singleton group (mapped: one member per instance)."""
-    members: dict[str, MemberReport] = {}
-    for ti in sorted(tis, key=lambda t: t.get("map_index", -1)):
-        index = ti.get("map_index", -1)
-        members[name if index < 0 else f"{name}[{index}]"] = _plain_member(ti)
-    states = [m.state for m in members.values()]
-    if any(not s.finished for s in states):
-        state = GroupState.RUNNING if any(s is not MemberState.PENDING for s in states) \
-            else GroupState.PENDING
-    elif MemberState.FAILED in states:
-        state = GroupState.FAILED
-    elif MemberState.UPSTREAM_FAILED in states:
-        state = GroupState.UPSTREAM_FAILED
-    elif all(s is MemberState.SKIPPED for s in states):
-        state = GroupState.SKIPPED
-    else:
-        state = GroupState.SUCCEEDED
-    lead = next(iter(members)) if len(members) == 1 else None
-    return GroupReport(state=state, lead=lead, members=members)
-
-
 def read_report(client: Any, dag_id: str, run_id: str) -> RunReport:
-    """The run's report: groups from their gates, plain tasks as singleton groups, in DAG
-    order, parents (TaskGroups holding groups) rolled up."""
-    order = dag_order(client.tasks(dag_id))
-    gates = {t: group_path(t) for t in order if t.endswith(naming.GATE)}
-    tis: dict[str, list[dict[str, Any]]] = {}
-    for ti in client.task_instances(dag_id, run_id):
-        tis.setdefault(ti["task_id"], []).append(ti)
-    report = RunReport(workflow=dag_id, engine="airflow", run_id=run_id)
-    for task_id in order:
-        if task_id in gates:
-            report.groups[gates[task_id]] = _gate_group(client, dag_id, run_id, task_id,
-                                                        gates[task_id], tis)
-        elif not _owned(task_id, gates):
-            report.groups[task_id] = _plain_group(tis.get(task_id, []), task_id.rsplit(".")[-1])
-    runnable = set(report.groups)
-    for path in list(report.groups):
-        parts = path.split(".")
-        for depth in range(1, len(parts)):
-            report.groups.setdefault(".".join(parts[:depth]), GroupReport())
-    report.groups = {p: report.groups[p] for p in _parents_first(list(report.groups))}
-    roll_up_parents(report, runnable)
-    return report
-
-
-def _parents_first(paths: list[str]) -> list[str]:
-    """Each parent just before its first child, the rest in the given order."""
-    out: list[str] = []
-    for path in sorted(paths, key=lambda p: _first_index(p, paths)):
-        if path not in out:
-            out.append(path)
-    return out
-
-
-def _first_index(path: str, paths: list[str]) -> tuple[int, int]:
-    index = min(i for i, p in enumerate(paths) if p == path or p.startswith(path + "."))
-    return index, path.count(".")
-
-
-def _gate_group(client: Any, dag_id: str, run_id: str, gate: str, path: str,
-                tis: Mapping[str, list[dict[str, Any]]]) -> GroupReport:
-    status = client.xcom(dag_id, run_id, gate, naming.XCOM_STATUS)
-    if status is None:
-        gate_state = (tis.get(gate) or [{}])[0].get("state")
-        raise GroupplugError(f"group {path}: its gate {gate} left no status in run {run_id} "
-                             f"(the gate's task state: {gate_state}); see its task log")
-    return GroupReport(
-        state=GroupState(status["state"]), lead=status.get("lead"),
-        members={n: MemberReport.from_json(m) for n, m in status["members"].items()})
+    """The finished run's report (see :mod:`groupplug.airflow.runstate`)."""
+    return build_report(
+        dag_id, run_id, client.tasks(dag_id), client.task_instances(dag_id, run_id),
+        lambda gate: client.xcom(dag_id, run_id, gate, naming.XCOM_STATUS), live=False)

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from groupplug.airflow.dagfile import dag_order, group_path, run_dag_file
+from groupplug.airflow.dagfile import run_dag_file
+from groupplug.airflow.runstate import dag_order, group_path
 from groupplug.exceptions import GroupplugError
 
 pytestmark = pytest.mark.slow

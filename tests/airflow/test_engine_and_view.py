@@ -86,3 +86,51 @@ def test_status_view_requires_airflows_authentication(airflow_server, finished_r
     assert view["state"] == report.state
     status, page = get(url[: -len("groups")] + "view", token=airflow_server.client().token())
     assert status == 200 and "hyperparameter-tuning" in page and "tune-lr" in page
+
+
+LIVE_DAG = """
+from airflow.sdk import DAG
+from groupplug.airflow import group, member
+
+with DAG("view_live", schedule=None):
+    with group("zeta", lead="lead", barrier=False) as zeta:
+        member("lead", "sleep 12")
+        member("follower", "sleep 600")
+    with group("alpha") as alpha:
+        member("after", "true")
+    zeta >> alpha
+"""
+
+
+def test_view_shows_members_in_dag_order_and_refreshes_only_while_live(airflow_server,
+                                                                        tmp_path):
+    import time
+
+    from groupplug.airflow import dagfile
+
+    source = tmp_path / "view_live.py"
+    source.write_text(LIVE_DAG)
+    client = airflow_server.client()
+    placed = dagfile.place(airflow_server.dags_folder, source)
+    dagfile.wait_for_file(client, airflow_server.dags_folder, placed, 120)
+    client.trigger("view_live", "live")
+    token = client.token()
+    url = f"{airflow_server.url}/groupplug/dags/view_live/runs/live/"
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:  # until the follower runs (the lead then still does)
+        view = json.loads(get(url + "groups", token)[1])
+        if view["groups"]["zeta"]["members"].get("follower", {}).get("state") == "running":
+            break
+        time.sleep(0.5)
+    assert view["live"] and view["groups"]["zeta"]["state"] == "running", view
+    status, page = get(url + "view", token)
+    assert status == 200 and 'http-equiv="refresh"' in page and "follower" in page
+    dagfile.follow(client, "view_live", "live", 300)
+    view = json.loads(get(url + "groups", token)[1])
+    assert not view["live"] and view["state"] == "succeeded"
+    assert list(view["groups"]) == ["zeta", "alpha"]  # upstream first, not alphabetical
+    follower = view["groups"]["zeta"]["members"]["follower"]
+    assert follower["state"] == "succeeded" and follower["reason"] == "lead finished"
+    assert follower["attempts"] == 1 and follower["started_at"] < follower["finished_at"]
+    status, page = get(url + "view", token)
+    assert 'http-equiv="refresh"' not in page and "lead finished" in page
