@@ -136,7 +136,8 @@ class group:  # noqa: N801 - used like a function, as prefect.flow is
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
         self._leave()
-        self._end(exc)
+        self._finish(exc)
+        self._close(exc)
 
     async def __aenter__(self) -> group:
         return self.__enter__()
@@ -145,7 +146,8 @@ class group:  # noqa: N801 - used like a function, as prefect.flow is
         import asyncio
 
         self._leave()
-        await asyncio.to_thread(self._end, exc)
+        await asyncio.to_thread(self._finish, exc)  # waits for members: not on the loop
+        self._close(exc)  # contexts are left where they were entered
 
     def _leave(self) -> None:
         current_group.reset(self._tokens)
@@ -154,31 +156,38 @@ class group:  # noqa: N801 - used like a function, as prefect.flow is
             self.options.lead = self.live.names[0]
             self.live.report.lead = self.live.names[0]
 
-    def _end(self, exc: BaseException | None) -> None:
+    def _finish(self, exc: BaseException | None) -> None:
+        """Wait for the group's end; keep its report and any problem for :meth:`_close`."""
         assert self.live is not None
-        live, problem = self.live, None
+        live = self.live
+        self._problem: GroupplugValueError | None = None
         try:
             if exc is not None:
                 live.abort(f"the group's block raised {type(exc).__name__}: {exc}")
-            try:
-                report = live.finish()
-            except GroupplugValueError as error:
-                problem, report = error, live.report
-            if not live.names and problem is None and exc is None:
-                report.state = self._parent_state()
+            live.finish()
+            if not live.names and exc is None:
+                live.report.state = self._parent_state()
+        except GroupplugValueError as error:
+            self._problem = error
+            live.report.state = GroupState.FAILED
+
+    def _close(self, exc: BaseException | None) -> None:
+        assert self.live is not None
+        report = self.live.report
+        try:
+            _blocks.pop(id(self.live), None)
+            self._publish(report)
         finally:
-            _blocks.pop(id(live), None)
-            self._publish(live.report)
             self.run.leave()
-            self.run.end(live.report.state in (GroupState.SUCCEEDED, GroupState.SKIPPED),
-                         self._message(live.report))
+            self.run.end(report.state in (GroupState.SUCCEEDED, GroupState.SKIPPED),
+                         self._message(report))
             if self.task_runner is not None:
                 self.task_runner.__exit__(None, None, None)
         self._reports = {self.path: report, **self._children}
         if self._parent is not None:
             self._parent._children.update(self._reports)
-        if problem is not None and exc is None:
-            raise problem
+        if self._problem is not None and exc is None:
+            raise self._problem
         if exc is None and self.raise_on_failure and report.state not in (
                 GroupState.SUCCEEDED, GroupState.SKIPPED):
             raise GroupFailed(self.path, report)
