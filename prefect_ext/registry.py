@@ -14,6 +14,7 @@ process (threads) keep theirs apart.
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 from collections.abc import Iterator, Sequence
 from contextvars import ContextVar
@@ -23,6 +24,7 @@ from groupplug.report import GroupReport
 _RUN: ContextVar[dict[str, GroupReport] | None] = ContextVar("groupplug_prefect_run",
                                                               default=None)
 _LOCK = threading.Lock()
+log = logging.getLogger("groupplug.prefect.story")
 
 
 def record(path: str, report: GroupReport) -> str:
@@ -31,6 +33,7 @@ def record(path: str, report: GroupReport) -> str:
     A group that runs again under the same path (a ``with group(...)`` in a loop) is kept as
     ``path[1]``, ``path[2]``, ... in the order they ended; the first keeps ``path``.
     """
+    log.info("%s", _summary(path, report))
     groups = _RUN.get()
     if groups is None:
         return path
@@ -41,6 +44,13 @@ def record(path: str, report: GroupReport) -> str:
             key = f"{path}[{n}]"
         groups[key] = report
     return key
+
+
+def _summary(path: str, report: GroupReport) -> str:
+    members = ", ".join(f"{name} {m.state.value}" + (f" ({m.reason})" if m.reason else "")
+                        for name, m in report.members.items())
+    lead = f"; lead {report.lead}" if report.lead else ""
+    return f"group {path} ended {report.state.value}{lead}" + (f": {members}" if members else "")
 
 
 def collect() -> dict[str, GroupReport]:
