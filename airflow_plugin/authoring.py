@@ -179,6 +179,7 @@ class group(authoring.group):  # noqa: N801 - used like a function, as TaskGroup
                 "(start_from_trigger=True), where no worker can stop it with its group",
                 "create it with start_from_trigger=False")])
         setup = self.setup.get(name, spec.get("setup"))
+        setup = getattr(setup, "function", setup)  # a @task function: run its plain function
         if _is_operator(setup):
             object.__setattr__(op, SETUP_MARK, setup)  # the setup's first step, at render
             setup = None

@@ -5,8 +5,11 @@ When a member defers, :mod:`groupplug.airflow.member` replaces its trigger with
 events, reads the group's states (one ``get_task_states`` call per poll, as running members do)
 into the core ``GroupEngine``. The member's own event resumes the task into the member's method
 as usual. When the engine stops or restarts the member, the inner trigger's run is cancelled
-(so its ``finally``/cleanup code runs, and ``cleanup()`` is called) and the task resumes into
-:func:`groupplug.airflow.member.resume_member`, which ends it in the group's state.
+(so its ``finally``/cleanup code runs, and ``cleanup()`` is called) and the trigger ends the task
+itself in the group's state (``TaskSuccessEvent``/``TaskFailedEvent`` carrying the member's
+record as XCom: no worker start, so a deferred member stops as fast as a running one). A restart,
+or a failure Airflow would retry, resumes the task into
+:func:`groupplug.airflow.member.resume_member` instead.
 """
 
 from __future__ import annotations
@@ -14,12 +17,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
+import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from .watch import GroupInfo, GroupWatch, Verdict
+from groupplug.states import MemberState
+
+from . import naming
+from .watch import GroupInfo, GroupWatch, Verdict, base_name
 
 
 def load_trigger(serialized: Sequence[Any]) -> BaseTrigger:
@@ -35,7 +42,7 @@ class GroupDeferTrigger(BaseTrigger):
 
     def __init__(
         self, *, inner: Sequence[Any], info: Mapping[str, Any], member: str, dag_id: str,
-        run_id: str, poll_interval: float = 1.0,
+        run_id: str, poll_interval: float = 1.0, record: Mapping[str, Any] | None = None,
     ):
         super().__init__()
         self.inner = list(inner)
@@ -44,11 +51,13 @@ class GroupDeferTrigger(BaseTrigger):
         self.dag_id = dag_id
         self.run_id = run_id
         self.poll_interval = poll_interval
+        self.record = dict(record or {})  # the member's record so far (runs, attempts, times)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (f"{type(self).__module__}.{type(self).__qualname__}", {
             "inner": self.inner, "info": self.info, "member": self.member,
             "dag_id": self.dag_id, "run_id": self.run_id, "poll_interval": self.poll_interval,
+            "record": self.record,
         })
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
@@ -71,12 +80,31 @@ class GroupDeferTrigger(BaseTrigger):
                     await _cancel(pending, events, inner)
                     self.log.info("groupplug: %s %s by its group: %s", self.member,
                                   verdict.kind, verdict.reason)
-                    yield TriggerEvent({"groupplug": verdict.kind, "state": verdict.state.value,
-                                        "reason": verdict.reason})
+                    yield self._ending(verdict)
                     return
         finally:
             if not pending.done():
                 await _cancel(pending, events, inner)
+
+    def _ending(self, verdict: Verdict) -> TriggerEvent:
+        """End the task from here when the group stopped it (no worker start: the stop takes as
+        long as for a running member); resume it on a worker to restart it, or to fail it when
+        Airflow would otherwise retry a failure the group decided."""
+        from airflow.triggers.base import TaskFailedEvent, TaskSkippedEvent, TaskSuccessEvent
+
+        retries = GroupInfo.from_dict(self.info).retries.get(base_name(self.member), 0)
+        if verdict.kind == "stop":
+            record = {**self.record, "state": verdict.state.value, "reason": verdict.reason,
+                      "stopped": True, "finished_at": time.time()}
+            xcoms = {naming.XCOM_MEMBER: record}
+            if verdict.state is MemberState.SUCCEEDED:
+                return TaskSuccessEvent(xcoms=xcoms)
+            if verdict.state is MemberState.SKIPPED:
+                return TaskSkippedEvent(xcoms=xcoms)
+            if not retries:
+                return TaskFailedEvent(xcoms=xcoms)
+        return TriggerEvent({"groupplug": verdict.kind, "state": verdict.state.value,
+                             "reason": verdict.reason})
 
     async def _verdict(self, watch: GroupWatch) -> Verdict | None:
         from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance

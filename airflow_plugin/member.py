@@ -208,9 +208,11 @@ class MemberRun:
         """The member's own trigger, wrapped so the group can end it (its cleanup runs)."""
         from .deferral import GroupDeferTrigger
 
+        self.record["attempts"] = self.ti.try_number - 1 + self.record["runs"]
         trigger = GroupDeferTrigger(
             inner=list(deferred.trigger.serialize()), info=self.info.to_dict(), member=self.key,
-            dag_id=self.ti.dag_id, run_id=self.ti.run_id, poll_interval=POLL_INTERVAL)
+            dag_id=self.ti.dag_id, run_id=self.ti.run_id, poll_interval=POLL_INTERVAL,
+            record=self.record)
         kwargs = {"inner_method": deferred.method_name, "inner_kwargs": deferred.kwargs or {},
                   "record": dict(self.record)}
         return TaskDeferred(trigger=trigger, method_name=RESUME_METHOD, kwargs=kwargs,

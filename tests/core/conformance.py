@@ -459,3 +459,27 @@ def with_python_members(workflow: Workflow) -> Workflow:
         return replace(group, tasks=tasks, children=tuple(convert(c) for c in group.children))
 
     return replace(workflow, groups=tuple(convert(g) for g in workflow.groups))
+
+# Appended for issue 8: the barrier timeout counts from the first arrival on every engine.
+SCENARIOS.append(
+    Scenario(
+        id="barrier-timeout-from-first-arrival",
+        rule="4: barrier_timeout counts from the first arrival, not from when the barrier began",
+        # Counted from the barrier's start it would expire at 10 s, before anyone arrived (12 s),
+        # and fail the group; counted from the first arrival (12 s) it expires at 22 s, after
+        # the last member arrived (16 s), so the barrier releases and everyone succeeds.
+        yaml=_wf("""
+            - name: train
+              barrierTimeout: 10
+              tasks:
+              - {name: lead, lead: true, setup: "sleep 12", command: "sleep 1"}
+              - {name: w1, setup: "sleep 12", command: "sleep 1"}
+              - {name: w2, setup: "sleep 16", command: "sleep 1"}
+            """),
+        state="succeeded",
+        groups={"train": "succeeded"},
+        members={"train:lead": "succeeded", "train:w1": "succeeded", "train:w2": "succeeded"},
+        barrier=("train",),
+    )
+)
+BARRIER_SCENARIOS = [s for s in SCENARIOS if s.rule.startswith("4")]
