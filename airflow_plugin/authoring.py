@@ -116,10 +116,21 @@ class group(authoring.group):  # noqa: N801 - used like a function, as TaskGroup
         return super().__enter__()  # type: ignore[return-value]
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        self.task_group.__exit__(exc_type, exc, tb)
-        if exc_type is None:
-            self._collect()
-        super().__exit__(exc_type, exc, tb)
+        # Every block is closed whatever fails, so a DAG import error never leaves a group or
+        # a TaskGroup open for the next DAG in the same process.
+        try:
+            self.task_group.__exit__(exc_type, exc, tb)
+            if exc_type is None:
+                try:
+                    self._collect()
+                except BaseException as error:
+                    super().__exit__(type(error), error, error.__traceback__)
+                    raise
+            super().__exit__(exc_type, exc, tb)
+        except BaseException as error:
+            if self._root is self:
+                self._workflow.__exit__(type(error), error, error.__traceback__)
+            raise
         if self._root is not self:
             return
         self._workflow.__exit__(exc_type, exc, tb)

@@ -1,6 +1,6 @@
 """A deferred member stays under its group's watch: its trigger runs inside a groupplug trigger.
 
-When a member defers, :mod:`groupplug.airflow.member` replaces its trigger with
+When a member defers, :mod:`groupplug.airflow.member_run` replaces its trigger with
 :class:`GroupDeferTrigger`, which runs the member's own trigger in the triggerer and, between its
 events, reads the group's states (one ``get_task_states`` call per poll, as running members do)
 into the core ``GroupEngine``. The member's own event resumes the task into the member's method
@@ -9,7 +9,7 @@ as usual. When the engine stops or restarts the member, the inner trigger's run 
 itself in the group's state (``TaskSuccessEvent``/``TaskFailedEvent`` carrying the member's
 record as XCom: no worker start, so a deferred member stops as fast as a running one). A restart,
 or a failure Airflow would retry, resumes the task into
-:func:`groupplug.airflow.member.resume_member` instead.
+:func:`groupplug.airflow.member_run.resume_member` instead.
 """
 
 from __future__ import annotations

@@ -23,12 +23,19 @@ _MEMBER = {"running": MemberState.RUNNING, "success": MemberState.SUCCEEDED,
            "failed": MemberState.FAILED}
 
 
-def _member_of(task: Any) -> tuple[str, str] | None:
-    group = getattr(task, "group", None)
-    member = getattr(task, "member", None)
-    if group is None or member is None or not getattr(task, "peers", None):
+def _member_of(task: Any, ti: Any) -> tuple[str, str] | None:
+    """(group path, member key) of a task made a member by ``groupplug.airflow.wrap``."""
+    from .watch import member_key
+    from .wrap import MARK
+
+    info = getattr(task, MARK, None)
+    if not info:
         return None
-    return group, member
+    for name, main in info["mains"].items():
+        if main == ti.task_id:
+            index = getattr(ti, "map_index", -1)
+            return info["group"], member_key(name, -1 if index is None else index)
+    return None
 
 
 def _notify(ti: Any, airflow_state: str) -> None:
@@ -37,7 +44,7 @@ def _notify(ti: Any, airflow_state: str) -> None:
     task = getattr(ti, "task", None)
     hook = get_plugin_manager().hook
     run_id = getattr(ti, "run_id", "")
-    found = _member_of(task)
+    found = _member_of(task, ti)
     if found is not None and airflow_state in _MEMBER:
         group, member = found
         hook.groupplug_member_state_changed(run_id=run_id, group=group, member=member, old=None,

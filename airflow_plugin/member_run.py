@@ -29,12 +29,14 @@ from groupplug.states import MemberState
 
 from . import naming
 from .stopper import GroupStop, Stopper
-from .watch import GroupInfo, GroupWatch, Verdict, base_name, member_key
+from .watch import FINAL_TI, GroupInfo, GroupWatch, Verdict, base_name, member_key
 
 #: Seconds between two reads of the group's states by a running member. One read costs one
 #: execution-API call; 1 s keeps a lead's end to its members' end under 2 s.
 POLL_INTERVAL = 1.0
 RESUME_METHOD = "groupplug_resume"
+#: Seconds between the last gang member arriving and all of them starting together.
+GANG_MARGIN = 3.0
 
 log = logging.getLogger(__name__)
 
@@ -130,6 +132,10 @@ class MemberRun:
                 log.warning("groupplug: %s: group %s already decided (%s); not starting",
                             self.key, self.info.group, verdict.reason)
                 return self.end(verdict)
+            if self.info.gang:
+                verdict = gang_rendezvous(self)
+                if verdict is not None:
+                    return self.end(verdict)
         while True:
             if new_run:
                 self.record["runs"] += 1
@@ -217,6 +223,38 @@ class MemberRun:
                   "record": dict(self.record)}
         return TaskDeferred(trigger=trigger, method_name=RESUME_METHOD, kwargs=kwargs,
                             timeout=deferred.timeout)
+
+
+def gang_rendezvous(run: MemberRun) -> Verdict | None:
+    """Gang mode: every member starts its main work at the same wall-clock instant.
+
+    Each member publishes when it began running; once all are running, each computes the
+    same start time (the last arrival + :data:`GANG_MARGIN`) and sleeps until then, so the
+    spread is clock jitter, not how fast each member happens to poll the API. The group ending
+    meanwhile (the lead failed to start) ends the wait with the engine's verdict.
+    """
+    ti, info = run.ti, run.info
+    arrived_at = time.time()
+    ti.xcom_push(key=naming.XCOM_GANG, value=arrived_at)
+    others = [tid for name, tid in info.mains.items() if tid != ti.task_id]
+    polls = 0
+    while True:
+        states = read_states(ti, others)
+        if all(states.get(t) == "running" or states.get(t) in FINAL_TI for t in others):
+            running = [t for t in others if states.get(t) == "running"]
+            arrived = ti.xcom_pull(task_ids=running, key=naming.XCOM_GANG,
+                                   map_indexes=-1) if running else []
+            arrived = arrived if isinstance(arrived, list) else [arrived]
+            if all(a is not None for a in arrived):
+                start = max([arrived_at, *arrived]) + GANG_MARGIN  # the same for everyone
+                time.sleep(max(0.0, start - time.time()))
+                return None
+        polls += 1
+        if polls % 5 == 0:
+            verdict = run.reader.poll()
+            if verdict is not None and verdict.kind == "stop":
+                return verdict
+        time.sleep(0.2)
 
 
 def run_member(info: Mapping[str, Any], context: Mapping[str, Any]) -> Any:

@@ -26,7 +26,7 @@ from groupplug.shell import stop as stop_process
 from groupplug.states import MemberState
 
 from . import naming
-from .member import POLL_INTERVAL, GroupReader
+from .member_run import POLL_INTERVAL, GroupReader
 from .stopper import GroupStop, Stopper
 from .watch import GroupInfo
 

@@ -8,7 +8,7 @@ that task; ``BaseOperator.__setattr__`` has no special case for ``execute``. The
 finds the operator being run as ``context["ti"].task`` (the copy, with rendered templates) and
 calls its class's ``execute`` on it. A deferred member resumes through ``resume_execution``,
 which looks the method up by name on that same task
-(:data:`~groupplug.airflow.member.RESUME_METHOD`).
+(:data:`~groupplug.airflow.member_run.RESUME_METHOD`).
 
 A mapped task (``.expand()``) is a ``MappedOperator`` at parse time; the task runner builds each
 instance's real operator with ``MappedOperator.unmap``, so the wrap is applied to what ``unmap``
@@ -22,7 +22,7 @@ from typing import Any
 
 from airflow.sdk.definitions.mappedoperator import MappedOperator
 
-from .member import RESUME_METHOD, resume_member, run_member
+from .member_run import RESUME_METHOD, resume_member, run_member
 from .watch import GroupInfo
 
 MARK = "_groupplug_member"

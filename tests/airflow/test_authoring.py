@@ -48,7 +48,7 @@ def test_two_leads_is_an_error_naming_the_fix():
             with group("train"):
                 member("a", "echo a", lead=True)
                 member("b", "echo b", lead=True)
-    assert "lead: true" in str(info.value)
+    assert "pass lead=" in str(info.value)
 
 
 def test_group_outside_a_dag_is_a_runtime_error():

@@ -9,7 +9,9 @@ import pytest
 from groupplug import hookimpl
 from groupplug.airflow import listeners
 from groupplug.airflow.gate import GroupGateOperator
-from groupplug.airflow.operators import GroupMemberOperator
+from groupplug.airflow.operators import ShellOperator
+from groupplug.airflow.watch import GroupInfo
+from groupplug.airflow.wrap import install
 from groupplug.plugins import get_plugin_manager
 from groupplug.states import GroupState, MemberState
 
@@ -37,9 +39,9 @@ def recorder():
 
 
 def test_member_and_gate_changes_become_groupplug_hook_calls(recorder):
-    member = GroupMemberOperator(task_id="train.worker", command="true", member="worker",
-                                 group="train", lead="master",
-                                 peers={"master": "train.master", "worker": "train.worker"})
+    member = ShellOperator(task_id="train.worker", command="true")
+    install(member, GroupInfo(group="train", lead="master", members=("master", "worker"),
+                              mains={"master": "train.master", "worker": "train.worker"}))
     gate = GroupGateOperator(task_id="train.__gate__", group="train", prefix="train",
                              members={"master": False, "worker": False}, lead="master",
                              ignore_nonlead_status=True, has_barrier=False)

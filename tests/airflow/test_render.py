@@ -86,7 +86,8 @@ def test_gang_group_larger_than_max_active_tasks_is_a_parse_time_error():
                        "once: the DAG's max_active_tasks gives it 2 slots"):
         render_workflow(workflow, "gang_small", gang=["g"], max_active_tasks=2)
     dag = render_workflow(workflow, "gang_ok", gang=["g"], max_active_tasks=3)
-    assert "g.__barrier__" not in dag.task_ids and dag.get_task("g.a").gang
+    assert "g.__barrier__" not in dag.task_ids
+    assert dag.get_task("g.a")._groupplug_member["gang"]
 
 
 def test_airflow_directives_pass_through_and_unknown_ones_are_errors():
