@@ -3,7 +3,9 @@
 Inside the TaskGroup of a group (id = group name; nested TaskGroups get Airflow's ``parent.child``
 prefix, so a group's prefix is its dotted groupplug path):
 
-- ``<prefix>.<task>``            the member's main work (``GroupMemberOperator``)
+- ``<prefix>.<task>``            the member itself: the operator written in the block, or a
+                                 ``ShellOperator`` for a shell member; a mapped member's
+                                 instances are reported as ``<task>[<map index>]``
 - ``<prefix>.<task>__setup``     the member's setup, before the barrier (``GroupSetupOperator``);
                                  every member of a barrier group has one, so arrival is recorded
 - ``<prefix>.__barrier__``       the deferrable barrier (barrier groups of 2+ members)

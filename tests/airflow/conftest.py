@@ -40,7 +40,10 @@ def pytest_configure(config):
 def airflow_server():
     from groupplug.airflow._server import EmbeddedAirflow
 
-    server = EmbeddedAirflow(parallelism=24).start()
+    # support/ holds a test trigger the triggerer must import (a deferred member's cleanup).
+    support = str(Path(__file__).with_name("support"))
+    path = os.pathsep.join(p for p in (support, os.environ.get("PYTHONPATH", "")) if p)
+    server = EmbeddedAirflow(parallelism=24, extra_env={"PYTHONPATH": path}).start()
     try:
         yield server
     finally:
