@@ -5,6 +5,8 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
+import pytest
+
 DAGS = Path(__file__).resolve().parents[2] / "examples" / "dags"
 
 
@@ -37,3 +39,79 @@ def test_hand_written_dag_equals_the_yaml_one():
     assert set(hand.task_ids) == set(yaml.task_ids)
     for task_id in hand.task_ids:
         assert hand.get_task(task_id).upstream_task_ids == yaml.get_task(task_id).upstream_task_ids
+
+
+NATIVE = {"native_training_dag": "groupplug_native_training", "fanout_dag": "groupplug_fanout",
+          "mixed_dag": "groupplug_mixed"}
+
+
+def test_native_examples_put_every_operator_in_its_group():
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(DAGS))
+    for name, dag_id in NATIVE.items():
+        assert str(DAGS / f"{name}.py") not in bag.import_errors, bag.import_errors
+        assert dag_id in bag.dag_ids
+    training = bag.dags["groupplug_native_training"]
+    assert {"train.rank0__setup", "train.__barrier__"} <= training.get_task(
+        "train.rank0").upstream_task_ids
+    assert training.get_task("evaluate.score").upstream_task_ids == {"train.__gate__"}
+    fanout = bag.dags["groupplug_fanout"]
+    assert set(fanout.task_group_dict["fan-out"].children) >= {"fan-out.process",
+                                                               "fan-out.merge"}
+    mixed = bag.dags["groupplug_mixed"]
+    assert set(mixed.task_group_dict["release"].children) >= {
+        "release.publish", "release.wait_for_window", "release.stream_logs"}
+
+
+@pytest.fixture(scope="module")
+def native_reports(airflow_server):
+    """The three native examples run together on the shared Airflow: {file stem: report}."""
+    from groupplug.airflow import dagfile
+
+    client = airflow_server.client()
+    for name, dag_id in NATIVE.items():
+        placed = dagfile.place(airflow_server.dags_folder, DAGS / f"{name}.py")
+        assert dagfile.wait_for_file(client, airflow_server.dags_folder, placed, 180) == [dag_id]
+        client.trigger(dag_id, "example")
+    reports = {}
+    for name, dag_id in NATIVE.items():
+        dagfile.follow(client, dag_id, "example", 600)
+        reports[name] = dagfile.read_report(client, dag_id, "example")
+    return reports
+
+
+@pytest.mark.slow
+def test_native_training_example_report(native_reports):
+    report = native_reports["native_training_dag"]
+    assert report.state == "succeeded" and list(report.groups) == ["prepare", "train", "evaluate"]
+    train = report.groups["train"]
+    assert train.lead == "rank0" and train.state.value == "succeeded"
+    assert train.members["rank0"].reason == ""
+    for worker in ("rank1", "rank2"):  # stopped in time.sleep(600) when rank 0 returned
+        member = train.members[worker]
+        assert (member.state.value, member.reason) == ("succeeded", "lead finished")
+        assert member.finished_at - train.members["rank0"].finished_at < 60
+    assert all(m.setup_finished_at is not None for m in train.members.values())
+
+
+@pytest.mark.slow
+def test_fanout_example_report(native_reports):
+    report = native_reports["fanout_dag"]
+    assert report.state == "succeeded"
+    assert list(report.groups) == ["list_shards", "fan-out"]
+    fan_out = report.groups["fan-out"]
+    assert fan_out.lead == "merge"
+    assert set(fan_out.members) == {"merge", "process[0]", "process[1]", "process[2]",
+                                    "process[3]"}
+    assert {m.state.value for m in fan_out.members.values()} == {"succeeded"}
+
+
+@pytest.mark.slow
+def test_mixed_example_report(native_reports):
+    report = native_reports["mixed_dag"]
+    release = report.groups["release"]
+    assert report.state == "succeeded" and release.lead == "publish"
+    for stopped in ("wait_for_window", "stream_logs"):  # a deferred sensor and a shell
+        member = release.members[stopped]
+        assert (member.state.value, member.reason) == ("succeeded", "lead finished")
