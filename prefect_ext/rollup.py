@@ -85,5 +85,7 @@ def publish_group(path: str, group: GroupReport, counts: dict[str, int] | None =
     if kids and not group.members:
         description = (f"group **{path}** {group.state.value}; groups: {_states(kids)}; "
                        f"members: {summary}")
+    # _sync: called from a worker thread of an async flow Prefect would hand back a coroutine
+    # (measured: "coroutine 'acreate_table_artifact' was never awaited", no artifact).
     create_table_artifact(key=artifact_key(path), table=table_rows(path, group, children),
-                          description=description)
+                          description=description, _sync=True)  # type: ignore[call-arg]

@@ -1,42 +1,72 @@
-"""OSMO-style distributed training as a Prefect flow: one lead, two workers, a barrier.
+"""OSMO-style distributed training with Prefect ``@task``s: one lead, two workers, a barrier.
 
-Each member pulls its image (setup), arrives at the barrier and starts training when the last
-has arrived. The group runs as the subflow "train"; its state is the lead's. NOTE: when the lead
-finishes, workers still running are stopped and take its state ("lead finished"): a lead that
-finishes early stops the others.
+Every task run started inside ``with group("train", lead="master")`` is a member. Each member
+pulls its image first (``setup=``), then arrives at the barrier; training starts when every
+member has arrived. The group is a run of its own in Prefect's UI named "train", tagged
+``group:train``, with a roll-up artifact.
 
-Run: python examples/flows/training.py   (starts a temporary local Prefect server)
+NOTE: when the lead (``master``) finishes, every member still running is stopped and takes the
+lead's state, with ``lead finished`` as its Prefect state message: a lead that finishes early
+stops the others. Here the workers would train forever; the master's end stops them. Sync
+members run in a process of their own, so even a member blocked in C (``time.sleep``) stops.
+
+Run it:  groupplug run examples/flows/training.py:training --engine prefect
+     or: python examples/flows/training.py   (starts a temporary local Prefect server)
 """
 
 from __future__ import annotations
 
-from prefect import flow
+import time
 
-from groupplug.prefect import group, member
-from groupplug.prefect._server import PrefectServer
+from prefect import flow, task
 
-GPU = {"ngpu": 1, "walltime": "2h"}
+from groupplug.prefect import group
+
+
+@task
+def download_shards() -> list[str]:
+    return [f"shard-{i}" for i in range(4)]
+
+
+def pull_image() -> None:
+    time.sleep(0.5)  # the image pull every member does before the barrier
+
+
+@task
+def master(shards: list[str]) -> float:
+    time.sleep(3)  # rank 0 trains, checkpoints, and is done
+    return 0.93
+
+
+@task
+def worker(rank: int, shards: list[str]) -> None:
+    while True:  # a worker trains until the master says the job is over
+        time.sleep(1)
+
+
+@task
+def score(accuracy: float) -> str:
+    return f"accuracy {accuracy:.2f}"
 
 
 @flow(name="train-job")
 def training() -> str:
-    with group("prepare") as prepare:
-        member("download", "echo downloading shards; sleep 1")
-    with group("train", lead="master", barrier_timeout=120, after=[prepare]) as train:
-        member("master", "echo rank 0 training; sleep 3", setup="echo pull; sleep 1",
-               directives=GPU)
-        member("worker-1", "echo rank 1 training; sleep 600", setup="echo pull; sleep 2",
-               directives=GPU)
-        member("worker-2", "echo rank 2 training; sleep 600", setup="echo pull; sleep 3",
-               directives=GPU)
-    with group("evaluate", after=[train]) as evaluate:
-        member("score", "echo scoring; sleep 1")
-    for path, report in {**train.reports, **evaluate.reports}.items():
-        print(path, report.state.value, {n: (m.state.value, m.reason)
-                                         for n, m in report.members.items()})
-    return evaluate.state.value
+    with group("prepare"):
+        shards = download_shards()
+    with group("train", lead="master", barrier_timeout=120,
+               setup={"master": pull_image, "worker": pull_image}) as train:
+        for rank in (1, 2):
+            worker.submit(rank, shards)  # members worker[0], worker[1]
+        accuracy = master(shards)  # the lead: its end stops both workers
+    with group("evaluate", after=[train]):
+        summary = score(accuracy)
+    for name, member in train.report.members.items():
+        print(f"train.{name}: {member.state.value} {member.reason}".rstrip())
+    return summary
 
 
 if __name__ == "__main__":
+    from groupplug.prefect._server import PrefectServer
+
     with PrefectServer():
-        raise SystemExit(0 if training() == "succeeded" else 1)
+        print(training())
