@@ -149,7 +149,11 @@ def group_task_runner(group: LiveGroup, inner: Any) -> Any:
                 return inner.submit(task, parameters, wait_for, dependencies)
             check_inputs(group, task, parameters, wait_for)
             member, index = as_member(group, task)
-            future = inner.submit(member, parameters, wait_for, dependencies)
+            try:
+                future = inner.submit(member, parameters, wait_for, dependencies)
+            except BaseException:
+                group.direct_ended(index)  # it never ran: the group must not wait for it
+                raise
             group.future_ids[future.task_run_id] = group.names[index]
             group.track(index, future)
             future.wait = _settling(group, future.wait)

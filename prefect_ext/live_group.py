@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from uuid import UUID
 
 from groupplug.exceptions import BarrierTimeout, GroupplugValueError, Problem
 from groupplug.report import GroupReport, MemberReport
@@ -61,6 +62,8 @@ class LiveGroup:
         self.names: list[str] = []  # member index -> current member name
         self.ended: dict[int, Any] = {}  # member index -> a future, or True once it ended
         self.future_ids: dict[Any, str] = {}  # task run id of a submitted member -> its name
+        self.task_runs: dict[int, str] = {}  # member index -> its task run id (from its events)
+        self.run_names: dict[int, str] = {}  # member index -> the name its task run was given
         self.barrier_since: float | None = None
         self._stop = threading.Event()
         self._cursor: dict[str, int] = {}
@@ -84,6 +87,7 @@ class LiveGroup:
             self._check_lead(task_name, indexes)
             indexes.append(index)
             self.names.append(name)
+            self.run_names[index] = name
             self.report.members[name] = MemberReport()
             self._apply(self.engine.add_member(name))
         isolate = self.options.isolate or self._default_isolation(task_name)
@@ -161,6 +165,8 @@ class LiveGroup:
         with self.lock:
             name = self.names[index]
             member = self.report.members[name]
+            if message.get("task_run"):
+                self.task_runs[index] = message["task_run"]
             for key in ("setup_finished_at", "started_at", "finished_at"):
                 setattr(member, key, message.get(key) or getattr(member, key))
             kind = EventKind(message["kind"])
@@ -238,6 +244,7 @@ class LiveGroup:
                 _done(self.ended.get(i)) for i in range(len(self.names))):
             time.sleep(0.02)
         self.close()
+        self._rename_runs()
         if missing is not None:
             raise GroupplugValueError([missing])
         return self.report
@@ -252,6 +259,18 @@ class LiveGroup:
         for member in self.report.members.values():
             if member.state.finished and member.finished_at is None:
                 member.finished_at = now
+
+    def _rename_runs(self) -> None:
+        """A task run named ``fit`` before ``fit`` ran again is renamed ``fit[0]`` in the API."""
+        from prefect.client.orchestration import get_client
+
+        renamed = {i: n for i, n in enumerate(self.names)
+                   if n != self.run_names[i] and i in self.task_runs}
+        if not renamed:
+            return
+        with get_client(sync_client=True) as client:
+            for index, name in renamed.items():
+                client.set_task_run_name(UUID(self.task_runs[index]), f"{self.path}.{name}")
 
     def _lead_problem(self) -> Problem | None:
         lead, short = self.options.lead, self.path.rpartition(".")[2]

@@ -80,13 +80,17 @@ class _Mailbox:
         self.inbox: list[dict[str, Any]] = []
         self.record: dict[str, Any] = {"setup_finished_at": None, "started_at": None,
                                        "finished_at": None}
+        from prefect.context import TaskRunContext
+
+        context = TaskRunContext.get()
+        self.task_run = str(context.task_run.id) if context and context.task_run else None
 
     def emit(self, kind: EventKind, reason: str = "", epoch: int = -1) -> None:
         if kind in (EventKind.SUCCEEDED, EventKind.FAILED):
             self.record["finished_at"] = time.time()
         self.channel.post(events_box(self.spec.index), {
             "kind": kind.value, "reason": reason, "epoch": epoch, "at": time.time(),
-            **self.record})
+            "task_run": self.task_run, **self.record})
 
     def poll(self, wait: float) -> None:
         for box, message in self.channel.read([commands_box(self.spec.index), BROADCAST],
@@ -324,26 +328,38 @@ def _not_declared(spec: NativeSpec) -> str:
 def member_fn(spec: NativeSpec, fn: Callable[..., Any]) -> Callable[..., Any]:
     """``fn`` as a member of its group, with ``fn``'s signature (Prefect binds parameters by
     it)."""
+    # The wrappers refer only to module-level functions: Dask pickles them by value, with the
+    # globals they use, and a ContextVar cannot be pickled.
     if inspect.iscoroutinefunction(fn):
         @functools.wraps(fn)
         async def async_member(*args: Any, **kwargs: Any) -> Any:
-            token = current_group.set(None)
-            try:
-                return await _AsyncLife(spec).run(fn, args, kwargs)
-            finally:
-                current_group.reset(token)
+            return await _run_async(spec, fn, args, kwargs)
 
         return async_member
 
     @functools.wraps(fn)
     def sync_member(*args: Any, **kwargs: Any) -> Any:
-        token = current_group.set(None)
-        try:
-            return _SyncLife(spec).run(fn, args, kwargs)
-        finally:
-            current_group.reset(token)
+        return _run_sync(spec, fn, args, kwargs)
 
     return sync_member
+
+
+def _run_sync(spec: NativeSpec, fn: Callable[..., Any], args: tuple[Any, ...],
+              kwargs: dict[str, Any]) -> Any:
+    token = current_group.set(None)
+    try:
+        return _SyncLife(spec).run(fn, args, kwargs)
+    finally:
+        current_group.reset(token)
+
+
+async def _run_async(spec: NativeSpec, fn: Callable[..., Any], args: tuple[Any, ...],
+                     kwargs: dict[str, Any]) -> Any:
+    token = current_group.set(None)
+    try:
+        return await _AsyncLife(spec).run(fn, args, kwargs)
+    finally:
+        current_group.reset(token)
 
 
 def arrive() -> None:

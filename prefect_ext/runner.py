@@ -53,34 +53,40 @@ def _run(workflow: Workflow, groups: Sequence[str], options: Mapping[str, Any]) 
     return report
 
 
+def run_records(flow_run_id: str) -> list[dict[str, Any]]:
+    """The flow run, every flow run under it (subflows, group runs, nested) and all their
+    task runs, as the API returns them (dicts; a task run has ``task_key``)."""
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        def post(path: str, body: dict[str, Any]) -> list[dict[str, Any]]:
+            return client.request("POST", path, json={"limit": 200, "offset": 0, **body}).json()
+
+        runs = [client.request("GET", f"/flow_runs/{flow_run_id}").json()]
+        queue = [flow_run_id]
+        while queue:  # the flow run, its subflows, their subflows
+            children = post("/flow_runs/filter", {"sort": "START_TIME_ASC", "flow_runs": {
+                "parent_flow_run_id": {"any_": [queue.pop()]}}})
+            runs += children
+            queue += [c["id"] for c in children]
+        tasks = post("/task_runs/filter", {"sort": "EXPECTED_START_TIME_ASC", "flow_runs": {
+            "id": {"any_": [r["id"] for r in runs]}}})
+    return [*runs, *tasks]
+
+
 def check_records_final(flow_run_id: str, timeout: float = 30) -> dict[str, int]:
     """Every task run and subflow run under ``flow_run_id`` in a final state in the API.
 
     Returns counts by state; raises when a record is still not final after ``timeout``.
     """
-    from prefect.client.orchestration import get_client
-
     final = {"COMPLETED", "FAILED", "CANCELLED", "CRASHED"}
     deadline = time.monotonic() + timeout
-    with get_client(sync_client=True) as client:
-        def post(path: str, body: dict[str, Any]) -> list[dict[str, Any]]:
-            return client.request("POST", path, json={"limit": 200, "offset": 0, **body}).json()
-
-        while True:
-            runs = [client.request("GET", f"/flow_runs/{flow_run_id}").json()]
-            queue = [flow_run_id]
-            while queue:  # the flow run, its subflows, their subflows
-                children = post("/flow_runs/filter", {"sort": "START_TIME_ASC", "flow_runs": {
-                    "parent_flow_run_id": {"any_": [queue.pop()]}}})
-                runs += children
-                queue += [c["id"] for c in children]
-            tasks = post("/task_runs/filter", {"sort": "EXPECTED_START_TIME_ASC", "flow_runs": {
-                "id": {"any_": [r["id"] for r in runs]}}})
-            records = [*runs, *tasks]
-            pending = [r for r in records if (r.get("state") or {}).get("type") not in final]
-            if not pending or time.monotonic() > deadline:
-                break
-            time.sleep(0.5)
+    while True:
+        records = run_records(flow_run_id)
+        pending = [r for r in records if (r.get("state") or {}).get("type") not in final]
+        if not pending or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
     if pending:
         names = ", ".join(f"{r['name']} ({(r.get('state') or {}).get('type')})"
                           for r in pending[:5])
