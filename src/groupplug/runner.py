@@ -12,14 +12,14 @@ import logging
 import queue
 import tempfile
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ._member import LocalMember
-from .barrier import BarrierClock
+from .driver import GroupDriver
 from .graph import PlannedGroup, plan, selected_paths
 from .report import GroupReport, MemberReport, RunReport
 from .spec import Workflow
@@ -34,10 +34,13 @@ _SATISFIED = (GroupState.SUCCEEDED, GroupState.SKIPPED)
 @dataclass
 class _GroupRun:
     planned: PlannedGroup
-    engine: GroupEngine
+    driver: GroupDriver
     members: dict[str, LocalMember] = field(default_factory=dict)
     started: bool = False
-    clock: BarrierClock | None = None
+
+    @property
+    def engine(self) -> GroupEngine:
+        return self.driver.engine
 
 
 def _check_callables(workflow: Workflow) -> None:
@@ -81,16 +84,21 @@ class LocalRunner:
         _check_callables(workflow)
         self._selected = selected_paths(workflow, selected)
         self._plan = plan(workflow)
-        self._runs = {p.path: self._new_run(p) for p in self._plan}
         self._lock = threading.Lock()
         self.report = self._initial_report()
+        self._hook: Any = None
+        self._runs = {p.path: self._new_run(p) for p in self._plan}
         self._started_run = False
 
     # ----------------------------------------------------------------------------- set-up
     def _new_run(self, planned: PlannedGroup) -> _GroupRun:
         engine = GroupEngine.from_group(planned.group, name=planned.path)
-        return _GroupRun(planned, engine, clock=BarrierClock(engine,
-                                                             planned.group.barrier_timeout))
+        run = _GroupRun(planned, GroupDriver(
+            planned.path, engine, self.report.groups[planned.path], lambda action: None,
+            barrier_timeout=planned.group.barrier_timeout, run_id=self.run_id,
+            on_change=self._changed))
+        run.driver.deliver = lambda action, _run=run: self._deliver(_run, action)
+        return run
 
     def _initial_report(self) -> RunReport:
         report = RunReport(self.workflow.name, "local", run_id=self.run_id)
@@ -110,6 +118,8 @@ class LocalRunner:
         from .plugins import get_plugin_manager
 
         self._hook = get_plugin_manager().hook
+        for run in self._runs.values():
+            run.driver.hook = self._hook
         log.info("run %s of workflow %r; member logs in %s", self.run_id, self.workflow.name,
                  self.log_dir)
         try:
@@ -187,77 +197,41 @@ class LocalRunner:
 
     def _handle(self, path: str, event: Event) -> None:
         run = self._runs[path]
-        actions = run.engine.apply(event)
-        assert run.clock is not None
-        run.clock.saw(event, actions, time.monotonic())
-        self._apply(run, actions, event)
+        member = run.members.get(event.member)
+        if member is not None:  # the times the member recorded, before the states they explain
+            report = self.report.groups[path].members[event.member]
+            report.setup_finished_at = member.setup_finished_at
+            report.started_at = member.started_at
+            report.result = member.result
+            if member.finished_at is not None:
+                report.finished_at = member.finished_at
+        run.driver.event(event)
         for member in run.members.values():
             if not member.inputs_ready.is_set():
                 self._update_inputs(run, member)
 
-    def _apply(self, run: _GroupRun, actions: list[Action], event: Event | None = None) -> None:
-        path = run.planned.path
-        if event is not None and event.reason:
-            log.info("%s.%s: %s (%s)", path, event.member, event.kind.value, event.reason)
-        for action in actions:
-            if action.kind is ActionKind.RELEASE:
-                if len(action.members) > 1:
-                    log.info("group %s: barrier epoch %d released for %s", path, action.epoch,
-                             ", ".join(action.members))
-                for name in action.members:
-                    run.members[name].release()
-            elif action.kind is ActionKind.STOP:
-                log.info("%s.%s stopped as %s: %s", path, action.member, action.state,
-                         action.reason)
-                member = run.members.get(action.member or "")
-                if member is not None:
-                    threading.Thread(target=member.stop, daemon=True).start()
-            elif action.kind is ActionKind.RESTART:
-                log.info("%s.%s restarting for epoch %d: %s", path, action.member, action.epoch,
-                         action.reason)
-                run.members[action.member or ""].restart(action.epoch)
-            elif action.kind is ActionKind.FINISH_GROUP:
-                log.info("group %s finished: %s", path, action.group_state)
-        self._sync_report(run)
+    def _apply(self, run: _GroupRun, actions: list[Action]) -> None:
+        run.driver.carry_out(actions)
+
+    def _deliver(self, run: _GroupRun, action: Action) -> None:
+        """Carry out one of the status engine's actions on the local members."""
+        if action.kind is ActionKind.RELEASE:
+            for name in action.members:
+                run.members[name].release()
+        elif action.kind is ActionKind.STOP:
+            member = run.members.get(action.member or "")
+            if member is not None:  # stopping waits for the process: not on the decision loop
+                threading.Thread(target=member.stop, daemon=True).start()
+        elif action.kind is ActionKind.RESTART:
+            run.members[action.member or ""].restart(action.epoch)
 
     def _check_barrier_timeouts(self) -> None:
-        now = time.monotonic()
         for run in self._runs.values():
-            actions = run.clock.due(now) if run.clock is not None else []
-            if actions:
-                log.warning("%s", actions[0].reason)
-                self._apply(run, actions)
+            run.driver.tick()
 
     # ----------------------------------------------------------------------------- reporting
-    def _sync_report(self, run: _GroupRun) -> None:
-        path = run.planned.path
-        engine = run.engine
+    def _changed(self) -> None:
         with self._lock:
-            group_report = self.report.groups[path]
-            for name, member_report in group_report.members.items():
-                new = engine.states[name]
-                if member_report.state is not new:
-                    self._hook.groupplug_member_state_changed(
-                        run_id=self.run_id, group=path, member=name,
-                        old=member_report.state, new=new, reason=engine.reasons[name],
-                    )
-                member_report.state = new
-                member_report.reason = engine.reasons[name]
-                member_report.attempts = engine.attempts[name]
-                member = run.members.get(name)
-                if member is not None:
-                    member_report.setup_finished_at = member.setup_finished_at
-                    member_report.started_at = member.started_at
-                    member_report.result = member.result
-                    if new.finished:
-                        member.finished_at = member.finished_at or time.time()
-                        member_report.finished_at = member.finished_at
-            # Members first: a group's change is the consequence of its members'.
-            if group_report.state is not engine.state:
-                self._hook.groupplug_group_state_changed(
-                    run_id=self.run_id, group=path, old=group_report.state, new=engine.state
-                )
-                group_report.state = engine.state
             self._refresh_parents()
         if self.on_update is not None:
             self.on_update(self.report)
