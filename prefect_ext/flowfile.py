@@ -9,6 +9,7 @@ succeeded one because every group that did run succeeded.
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import inspect
 import sys
@@ -122,9 +123,15 @@ def run_flow(flow: Any) -> FlowRunReport:
     with collecting() as groups, \
             temporary_settings(restore_defaults={PREFECT_FLOWS_HEARTBEAT_FREQUENCY}):
         state = flow(return_state=True)
+        if inspect.isawaitable(state):  # an async flow: its coroutine, run to its end here
+            state = asyncio.run(_awaited(state))
     report = build_report(flow.name, dict(groups), state)
     check_records_final(report.run_id)
     return report
+
+
+async def _awaited(awaitable: Any) -> Any:
+    return await awaitable
 
 
 def build_report(name: str, groups: dict[str, GroupReport], state: Any) -> FlowRunReport:
