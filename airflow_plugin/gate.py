@@ -19,7 +19,7 @@ from groupplug.states import GroupState
 
 from . import naming
 from .outcome import MemberFacts, group_state, member_report
-from .watch import map_indexes, member_key
+from .watch import as_record, map_indexes, member_key
 
 
 class GroupGateOperator(BaseOperator):
@@ -74,8 +74,8 @@ def read_status(ti: Any, gate: GroupGateOperator) -> dict[str, Any]:
         if not task_id:
             return None
         if index is None:
-            return ti.xcom_pull(task_ids=task_id, key=key)
-        return ti.xcom_pull(task_ids=task_id, key=key, map_indexes=index)
+            return as_record(ti.xcom_pull(task_ids=task_id, key=key))
+        return as_record(ti.xcom_pull(task_ids=task_id, key=key, map_indexes=index))
 
     barrier_xcom = pull(barrier, naming.XCOM_BARRIER)
     members = {}

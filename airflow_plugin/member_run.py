@@ -18,6 +18,7 @@ from the triggerer and resumes the task into :func:`resume_member`.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -29,11 +30,12 @@ from groupplug.states import MemberState
 
 from . import naming
 from .stopper import GroupStop, Stopper
-from .watch import FINAL_TI, GroupInfo, GroupWatch, Verdict, base_name, member_key
+from .watch import FINAL_TI, GroupInfo, GroupWatch, Verdict, as_record, base_name, member_key
 
 #: Seconds between two reads of the group's states by a running member. One read costs one
-#: execution-API call; 1 s keeps a lead's end to its members' end under 2 s.
-POLL_INTERVAL = 1.0
+#: execution-API call; 1 s keeps a lead's end to its members' end under 2 s. The environment
+#: variable ``GROUPPLUG_AIRFLOW_POLL_SECONDS`` (set on the workers) trades latency for API load.
+POLL_INTERVAL = float(os.environ.get("GROUPPLUG_AIRFLOW_POLL_SECONDS", "1.0"))
 RESUME_METHOD = "groupplug_resume"
 #: Seconds between the last gang member arriving and all of them starting together.
 GANG_MARGIN = 3.0
@@ -70,7 +72,8 @@ class GroupReader:
         name = base_name(key)
         index = int(key[len(name) + 1:-1]) if key != name else None
         kwargs: dict[str, Any] = {"map_indexes": index} if index is not None else {}
-        return self.ti.xcom_pull(task_ids=self.info.mains[name], key=naming.XCOM_MEMBER, **kwargs)
+        return as_record(self.ti.xcom_pull(task_ids=self.info.mains[name],
+                                           key=naming.XCOM_MEMBER, **kwargs))
 
     def _barrier_record(self) -> Mapping[str, Any] | None:
         return self.ti.xcom_pull(task_ids=self.info.barrier, key=naming.XCOM_BARRIER)

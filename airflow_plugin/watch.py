@@ -86,6 +86,19 @@ class GroupInfo:
         return self.watched_ids(None)
 
 
+def as_record(value: Any) -> Any:
+    """An XCom record as a mapping: a record a trigger pushed (``TaskSuccessEvent(xcoms=...)``)
+    comes back as its JSON text."""
+    if isinstance(value, str) and value.startswith("{"):
+        import json
+
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
 def base_name(key: str) -> str:
     """``w[3]`` -> ``w``: the task a member key belongs to."""
     return key.split("[", 1)[0]

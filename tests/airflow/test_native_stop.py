@@ -118,6 +118,9 @@ def run(airflow_server, tmp_path_factory):
         time.sleep(2)
     status = {g: client.xcom(DAG_ID, "native", f"{g}.__gate__", "groupplug_status")
               for g in ("stop", "strict")}
+    tis = {(ti["task_id"], ti.get("map_index")): ti["state"]
+           for ti in client.task_instances(DAG_ID, "native")}
+    assert None not in status.values(), tis  # every gate left the group's status
     return status, marks
 
 
