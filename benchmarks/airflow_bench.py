@@ -1,4 +1,5 @@
-"""Airflow rows: DagBag parse time, barrier release spread, lead-driven stop (.venv-airflow)."""
+"""Airflow rows: DagBag parse time, barrier release spread, lead-driven stop (.venv-airflow);
+the native-member rows (lead stop, api-server load) are in ``airflow_native.py``."""
 
 from __future__ import annotations
 
@@ -182,12 +183,16 @@ def rest_mark_failed(airflow) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--only", choices=["parse", "runtime"])
+    parser.add_argument("--only", choices=["parse", "runtime", "native"])
     args = parser.parse_args()
     if args.only in (None, "parse"):
         parse_rows(2 if args.quick else 4)
     if args.only in (None, "runtime"):
         runtime_rows()
+    if args.only in (None, "native"):
+        from airflow_native import native_rows
+
+        native_rows(rest_mark_failed)
 
 
 if __name__ == "__main__":
