@@ -301,7 +301,11 @@ def member(
         if earlier is None or earlier.command is None:
             raise GroupplugValueError([Problem(where, "has no shell command",
                                                "pass bash_command='...'")])
+        # The same task again (signac): its own fields, so both groups hold one definition.
         bash_command, setup = earlier.command, setup or earlier.setup
+        directives = directives if directives is not None else dict(earlier.directives)
+        retries, retry_delay = retries or earlier.retries, retry_delay or earlier.retry_delay
+        inputs = inputs or earlier.inputs
     op = ShellOperator(task_id=name, command=bash_command, retries=retries,
                        retry_delay=timedelta(seconds=retry_delay))
     setattr(op, SPEC_MARK, {"setup": setup, "lead": lead, "directives": directives,
