@@ -125,6 +125,9 @@ class group:  # noqa: N801 - used like a function, as prefect.flow is
         self.live = LiveGroup(self.path, self.options, channel_kind(runner, self.options.channel))
         failed = [g.path for g in self.after if g.state not in (GroupState.SUCCEEDED,
                                                                  GroupState.SKIPPED)]
+        if self._parent is not None and self._parent.live is not None and \
+                self._parent.live.engine.state is GroupState.UPSTREAM_FAILED:
+            failed += [g.path for g in self._parent.after]  # a parent that never runs
         if failed:
             self.live._apply(self.live.engine.upstream_failed(f"upstream group {failed[0]} "
                                                               "failed"))

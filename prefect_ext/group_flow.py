@@ -90,8 +90,17 @@ def workflow_flow(workflow: Workflow, options: RunOptions | None = None) -> Any:
     options = options or RunOptions()
 
     @flow(name=workflow.name, validate_parameters=False)
-    def run_workflow() -> dict[str, Any]:
-        return run_groups(workflow, options).to_json()
+    def run_workflow() -> Any:
+        from prefect.states import Completed, Failed
+
+        report = run_groups(workflow, options)
+        # A failed group is never reported under a Completed parent: the run fails, and still
+        # carries the report.
+        if report.state == "failed":
+            failed = [p for p, g in report.groups.items() if g.state not in _SATISFIED]
+            return Failed(message=f"groups not succeeded: {', '.join(failed)}",
+                          data=report.to_json())
+        return Completed(data=report.to_json())
 
     return run_workflow
 
@@ -170,9 +179,18 @@ def _run_node(ctx: _Context, path: str, group: Group) -> None:
     _BODIES[key] = (ctx, path, group)
     try:
         with tags("groupplug", f"group:{path}"):
-            subflow(key, return_state=True)
+            state = subflow(key, return_state=True)
     finally:
         del _BODIES[key]
+    report = ctx.report.groups[path]
+    if state.is_failed() or state.is_crashed():
+        # The subflow itself broke (not a member): its group failed, never left "pending".
+        for member in report.members.values():
+            if not member.state.finished:
+                member.state, member.reason = MemberState.FAILED, f"group run {state.name}: " \
+                    f"{state.message}"
+        if not report.state.finished:
+            report.state = GroupState.FAILED
 
 
 def _final_state(group: GroupReport) -> Any:
@@ -248,14 +266,30 @@ class _Orchestra:
             if any(states[i] is not MemberState.SUCCEEDED for i in inside):
                 continue
             options = task_options(self.group.member_directives(t), where=f"{self.path}.{t.name}")
+            if t.fn is not None:  # a Python member: the same channel, the native member's life
+                self.futures[t.name] = self._submit_python(t, options)
+                continue
             member_task = task(name=t.name, task_run_name=f"{self.path}.{t.name}",
                                **options)(_member_body)
             self.futures[t.name] = member_task.submit(self._context(t))
 
+    def _submit_python(self, t: Task, options: dict[str, Any]) -> Any:
+        from prefect import task
+        from prefect.cache_policies import NO_CACHE
+
+        from .native_member import NativeSpec, member_fn
+
+        spec = NativeSpec(self.path, t.name, self.index[t.name], self.spec, setup=t.setup_fn,
+                          retries=t.retries, retry_delay=t.retry_delay)
+        body = member_fn(spec, t.fn)  # type: ignore[arg-type]
+        made = task(name=t.name, task_run_name=f"{self.path}.{t.name}", cache_policy=NO_CACHE,
+                    **{k: v for k, v in options.items() if k != "retries"})(body)
+        return made.submit()
+
     def _context(self, t: Task) -> MemberContext:
         if t.command is None:
-            raise RuntimeError(f"member {self.path}.{t.name} has no command; Prefect members "
-                               "from YAML run shell commands")
+            raise RuntimeError(f"member {self.path}.{t.name} has nothing to run: give it a "
+                               "command or fn=")
         return MemberContext(self.path, t.name, self.index[t.name], t.command, t.setup,
                              t.retries, t.retry_delay, self.spec)
 
