@@ -23,7 +23,7 @@ from groupplug.spec import Workflow
 from groupplug.states import GroupState, MemberState
 
 from . import naming
-from .outcome import MemberFacts, group_state, member_report
+from .runstate import live_group
 
 log = logging.getLogger(__name__)
 
@@ -130,23 +130,20 @@ def read_report(client: Any, workflow: Workflow, dag_id: str, run_id: str,
 
 def live_report(client: Any, workflow: Workflow, dag_id: str, run_id: str,
                 groups: Sequence[str]) -> RunReport:
-    """A report from task instance states alone (no XCom reads): for the live tree."""
+    """A report from task instance states alone (no XCom reads, no verdict): for the live tree.
+    The final word is the gates' (:func:`read_report`)."""
     report = _skeleton(workflow, dag_id, run_id, groups)
-    states = {ti["task_id"]: ti["state"] for ti in client.task_instances(dag_id, run_id)}
+    tis: dict[str, list[dict[str, Any]]] = {}
+    for ti in client.task_instances(dag_id, run_id):
+        tis.setdefault(ti["task_id"], []).append(ti)
     chosen = selected_paths(workflow, list(groups))
     runnable = {p for p, g in workflow.walk() if g.tasks and p in chosen}
     for path in runnable:
         group = workflow.group_paths()[path]
-        prefix = _prefix(workflow, path)
-        barrier = states.get(naming.barrier_id(prefix))
-        members = {
-            t.name: member_report(MemberFacts(t.name, states.get(naming.main_id(prefix, t.name)),
-                                              states.get(naming.setup_id(prefix, t.name))),
-                                  barrier)
-            for t in group.tasks
-        }
-        lead = group.lead.name if group.lead else None
-        report.groups[path].members = members
-        report.groups[path].state = group_state(members, lead, group.ignore_nonlead_status)
+        gate = naming.gate_id(_prefix(workflow, path), group.name)
+        nested = [p for p in runnable if p.startswith(path + ".")]
+        live = live_group(path, gate, group.lead.name if group.lead else None, tis, nested)
+        report.groups[path].members.update(live.members)
+        report.groups[path].state = live.state
     roll_up_parents(report, runnable)
     return report
