@@ -79,6 +79,7 @@ class group(authoring.group):  # noqa: N801 - used like a function, as TaskGroup
         self.path = name
         self.rendered: dict[str, Any] = {}
         self._task_groups: dict[str, Any] = {}  # on the outermost group: path -> TaskGroup
+        self._earlier: dict[str, Any] = {}
 
     # ------------------------------------------------------------------------------ blocks
     def __enter__(self) -> group:
@@ -94,6 +95,10 @@ class group(authoring.group):  # noqa: N801 - used like a function, as TaskGroup
             self._workflow = authoring.workflow(self._dag.dag_id.replace(".", "_"))
             self._workflow.__enter__()
             self._workflow.gang = set()  # type: ignore[attr-defined]
+            # Earlier top-level groups of this DAG join the spec (so upstream= may name them
+            # and names stay unique across the DAG); only this block's groups are rendered.
+            self._earlier = _dag_groups(self._dag)
+            self._workflow.groups.extend(g for g, _ in self._earlier.values())
             self._before = set(self._dag.task_dict)
             self._root = self
         else:
@@ -139,8 +144,16 @@ class group(authoring.group):  # noqa: N801 - used like a function, as TaskGroup
 
             self._check_strays()
             gang = self._workflow.gang  # type: ignore[attr-defined]
-            self.rendered = render_into(self._dag, self._workflow.spec, gang=gang,
-                                        existing=self._task_groups)
+            spec = self._workflow.spec
+            mine = [g.name for g in spec.groups if g.name not in self._earlier]
+            self.rendered = render_into(
+                self._dag, spec, gang=gang, existing=self._task_groups, selected=mine,
+                earlier={p: r for _, done in self._earlier.values() for p, r in done.items()})
+            for group_spec in spec.groups:
+                if group_spec.name in mine:
+                    self._earlier[group_spec.name] = (group_spec, {
+                        p: r for p, r in self.rendered.items()
+                        if p == group_spec.name or p.startswith(group_spec.name + ".")})
 
     def _close(self) -> None:
         if not self.tasks and not self.groups:
@@ -248,6 +261,15 @@ class group(authoring.group):  # noqa: N801 - used like a function, as TaskGroup
         for task in other if isinstance(other, list) else [other]:
             task >> self.roots
         return self
+
+
+def _dag_groups(dag: Any) -> dict[str, Any]:
+    """The groupplug groups already rendered into ``dag``: name -> (spec, rendered by path)."""
+    found = getattr(dag, "_groupplug_groups", None)
+    if found is None:
+        found = {}
+        dag._groupplug_groups = found
+    return found
 
 
 def _is_operator(value: Any) -> bool:

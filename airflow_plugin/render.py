@@ -90,11 +90,13 @@ def dag_from_yaml(path: str | os.PathLike[str], dag_id: str | None = None, **kwa
 def render_into(
     dag: DAG, workflow: Workflow, *, selected: Iterable[str] = (), gang: Collection[str] = (),
     parent: TaskGroup | None = None, existing: Mapping[str, TaskGroup] | None = None,
+    earlier: Mapping[str, Rendered] | None = None,
 ) -> dict[str, Rendered]:
     """Render every (selected) group of ``workflow`` into ``dag``; returns them by path.
 
     ``existing`` maps a group's path to the ``TaskGroup`` a hand-written block already filled
     with its members' operators; other groups get a new ``TaskGroup`` and shell operators.
+    ``earlier`` holds groups rendered into ``dag`` before (their gates feed ``upstream=``).
     """
     chosen = selected_paths(workflow, list(selected))
     rendered: dict[str, Rendered] = {}
@@ -103,12 +105,13 @@ def render_into(
         _render_group(made, group, "", parent)
     # One set_downstream call per (gate, group) with a list: Airflow hashes the DAG once per task
     # in each call, and per-edge ``>>`` calls doubled the parse time of a 5,000-task DAG.
+    gates = {**(earlier or {}), **rendered}
     for path, deps in dependencies(workflow).items():
         if path not in rendered:
             continue
         for dep in deps:
-            if dep in rendered:
-                rendered[dep].gate.set_downstream(rendered[path].roots)
+            if dep in gates:
+                gates[dep].gate.set_downstream(rendered[path].roots)
     return rendered
 
 

@@ -165,3 +165,16 @@ def test_yaml_members_are_shell_operators_through_the_same_wrap():
     for name in ("lead", "w"):
         op = made.get_task(f"g.{name}")
         assert isinstance(op, ShellOperator) and _info(made, f"g.{name}")["group"] == "g"
+
+
+def test_top_level_groups_of_one_dag_may_name_each_other_upstream():
+    with DAG("native_upstream", schedule=None) as made:
+        with group("train"):
+            fit()
+        with group("evaluate", upstream=["train"]):
+            fit()
+    assert made.get_task("evaluate.fit").upstream_task_ids == {"train.__gate__"}
+    with pytest.raises(GroupplugValueError, match="unknown group 'nope'"):
+        with DAG("native_upstream_bad", schedule=None):
+            with group("train", upstream=["nope"]):
+                fit()
