@@ -32,8 +32,9 @@ make sure the lead is the task whose end means the group's work is done.
 
 A member's **setup** (before the barrier) is given per member on the group:
 ``setup={"fit": callable_or_shell_command_or_operator}``. A callable runs in a setup task
-(``fit__setup``); a shell string runs with ``sh -c``; an operator created inside the block is
-not a member but the setup's first step (the arrival is recorded after it succeeds).
+(``fit__setup``); a shell string runs with ``sh -c``; an operator (made before the block) is
+the setup's first step, not a member (the arrival is recorded after it succeeds; unlike a
+callable or command, the group does not stop it early).
 
 ``member(name, bash_command, setup=...)`` is a shell member: one more operator
 (:class:`~groupplug.airflow.operators.ShellOperator`) made a member like any other.
@@ -203,10 +204,10 @@ class group(authoring.group):  # noqa: N801 - used like a function, as TaskGroup
                 "(start_from_trigger=True), where no worker can stop it with its group",
                 "create it with start_from_trigger=False")])
         setup = self.setup.get(name, spec.get("setup"))
-        setup = getattr(setup, "function", setup)  # a @task function: run its plain function
         if _is_operator(setup):
             object.__setattr__(op, SETUP_MARK, setup)  # the setup's first step, at render
             setup = None
+        setup = getattr(setup, "function", setup)  # a @task function: run its plain function
         if setup is not None and not isinstance(setup, str) and not callable(setup):
             raise GroupplugValueError([Problem(
                 f"group({self.name!r}).setup[{name!r}]", f"got {type(setup).__name__}",

@@ -178,3 +178,13 @@ def test_top_level_groups_of_one_dag_may_name_each_other_upstream():
         with DAG("native_upstream_bad", schedule=None):
             with group("train", upstream=["nope"]):
                 fit()
+
+
+def test_a_setup_operator_runs_before_the_members_arrival():
+    with DAG("native_setup_op", schedule=None) as made:
+        pull = BashOperator(task_id="pull", bash_command="echo pull")
+        with group("train", lead="fit", setup={"fit": pull}):
+            fit()
+            shard.expand(i=[1])
+    assert "train.fit__setup" in made.get_task("pull").downstream_task_ids
+    assert "pull" not in _info(made, "train.fit")["members"]
