@@ -70,3 +70,20 @@ def run_native(workflow: Workflow) -> RunReport:
 def test_scenario_with_task_members(scenario, tmp_path, prefect_server):
     report = run_native(load_workflow(scenario.spec_yaml(str(tmp_path))))
     assert scenario.check(report) == [], report.to_json()
+
+
+DRIVER_SCENARIOS = [s for s in SCENARIOS if s.id in (
+    "lead-fails-stops-others", "barrier-releases-together", "lead-retry-restarts-others",
+    "nonlead-fails-strict")]
+
+
+@pytest.mark.parametrize("scenario", DRIVER_SCENARIOS, ids=[s.id for s in DRIVER_SCENARIOS])
+def test_scenario_with_fn_members_through_the_workflow_driver(scenario, tmp_path,
+                                                               prefect_server):
+    """``task(name, fn=...)`` members of a core spec (the Python front door) on Prefect."""
+    from groupplug.prefect.runner import _run
+    from tests.core.conformance import with_python_members
+
+    workflow = with_python_members(load_workflow(scenario.spec_yaml(str(tmp_path))))
+    report = _run(workflow, [], {"server": "current"})
+    assert scenario.check(report) == [], report.to_json()
