@@ -30,7 +30,7 @@ SUITES = {
                                                      "airflow_api_load_40"]),
     "prefect": (".venv-prefect", "prefect_bench.py", ["prefect_overhead_1000",
                                                      "prefect_barrier_spread",
-                                                     "prefect_cli_trivial", "prefect_native_lead_stop", "prefect_native_overhead_1000",
+                                                     "prefect_cli_trivial",
                                                      "prefect_native_lead_stop",
                                                      "prefect_native_overhead_1000"]),
 }
