@@ -39,6 +39,8 @@ POLL_INTERVAL = float(os.environ.get("GROUPPLUG_AIRFLOW_POLL_SECONDS", "1.0"))
 RESUME_METHOD = "groupplug_resume"
 #: Seconds between the last gang member arriving and all of them starting together.
 GANG_MARGIN = 3.0
+#: In groups with retries, members' try numbers are read every this many polls.
+TRY_EVERY = 5
 
 log = logging.getLogger(__name__)
 
@@ -57,12 +59,29 @@ class GroupReader:
         self.watch = GroupWatch(info)
         self._ids = info.watched_ids(key)
         self._lock = threading.Lock()  # the main thread and the watcher both poll at times
+        # Members whose retries restart this one publish their try (XCom); read at the first
+        # poll and every TRY_EVERY polls after, only in groups whose members have retries.
+        watched = {base_name(key), info.lead} if info.ignore_nonlead_status else set(info.members)
+        self._try_ids = {n: info.mains[n] for n in watched
+                         if info.retries.get(n) and n not in info.mapped}
+        self._polls = 0
 
     def poll(self) -> Verdict | None:
         with self._lock:
             states = read_states(self.ti, self._ids)
-            actions = self.watch.update(states, self._record_of, self._barrier_record)
+            tries = self._tries() if self._try_ids and self._polls % TRY_EVERY == 0 else None
+            self._polls += 1
+            actions = self.watch.update(states, self._record_of, self._barrier_record, tries)
             return self.watch.verdict(self.key, actions)
+
+    def _tries(self) -> dict[str, int]:
+        found = {}
+        for name, tid in self._try_ids.items():
+            if tid == self.ti.task_id:
+                found[name] = self.ti.try_number
+            elif (value := self.ti.xcom_pull(task_ids=tid, key=naming.XCOM_TRY)) is not None:
+                found[name] = int(value)
+        return found
 
     def restarted(self) -> None:
         with self._lock:
@@ -129,6 +148,8 @@ class MemberRun:
             new_run: bool = True) -> Any:
         """Run ``work`` (the operator's execute or resume) under the group's watch;
         ``new_run=False`` continues a run that deferred (it is not counted again)."""
+        if check_first and self.info.retries.get(base_name(self.key)):
+            self.ti.xcom_push(key=naming.XCOM_TRY, value=self.ti.try_number)
         if check_first:
             verdict = self.reader.poll()
             if verdict is not None and verdict.kind == "stop":
@@ -183,7 +204,8 @@ class MemberRun:
 
     # ------------------------------------------------------------------------------ endings
     def _push(self) -> None:
-        self.record["attempts"] = self.ti.try_number - 1 + self.record["runs"]
+        self.record["attempts"] = max(self.ti.try_number - 1 + self.record["runs"],
+                                      self.reader.watch.epoch_of_others(self.key))
         self.ti.xcom_push(key=naming.XCOM_MEMBER, value=dict(self.record))
 
     def _succeeded(self, result: Any) -> Any:

@@ -152,6 +152,7 @@ class GroupWatch:
         self._seen: dict[tuple[str, str], Any] = {}
         self._history: list[Event | str] = []  # a str is a barrier timeout's reason
         self._timed_out = False
+        self.tries: dict[str, int] = {}  # the try each member is known to be on
 
     # ------------------------------------------------------------------------------ feeding
     def update(
@@ -159,6 +160,7 @@ class GroupWatch:
         states: Mapping[str, Any],
         record_of: Callable[[str], Mapping[str, Any] | None] | None = None,
         barrier_record: Callable[[], Mapping[str, Any] | None] | None = None,
+        tries: Mapping[str, int] | None = None,
     ) -> list[Action]:
         """Feed what changed in ``states`` (one ``get_task_states`` answer for this run).
 
@@ -172,6 +174,7 @@ class GroupWatch:
         if self.engine is None:
             return []
         early, finals = self._events(states)
+        early += self._retries_from_tries(tries or {}, states, early)
         if finals and record_of is not None and not self.info.ignore_nonlead_status:
             finals = _stopped_last(finals, record_of)
         actions: list[Action] = []
@@ -185,6 +188,27 @@ class GroupWatch:
                 self._history.append(record.get("reason", "barrier timed out"))
                 actions += self.engine.barrier_timed_out(record.get("reason", ""))
         return actions
+
+    def _retries_from_tries(self, tries: Mapping[str, int], states: Mapping[str, Any],
+                            early: list[Event]) -> list[Event]:
+        """A try number that rose since last seen is a retry the states did not show (the
+        member was back to running between two reads). The first sight only records it."""
+        events: list[Event] = []
+        retried = {e.member for e in early if e.kind is EventKind.RETRYING}
+        for key, seen in tries.items():
+            known = self.tries.get(key)
+            self.tries[key] = max(seen, known or 0)
+            if known is None or seen <= known or key in retried:
+                continue
+            events.append(Event(EventKind.RETRYING, key, "retrying"))
+            if main_state(self.info, states, key) in RUNNING_TI:
+                events.append(Event(EventKind.STARTED, key))
+        return events
+
+    def epoch_of_others(self, key: str) -> int:
+        """The highest try a watched member other than ``key`` is on (1 before any retry):
+        a member that started after a retry that restarts it counts that attempt too."""
+        return max((t for k, t in self.tries.items() if k != key), default=1)
 
     def restarted(self, key: str) -> None:
         """``key`` began its main work again (after a RESTART action)."""
@@ -254,6 +278,7 @@ class GroupWatch:
             early.append(Event(EventKind.STARTED, key))
         elif state in WAITING_TI and before in RUNNING_TI:
             early.append(Event(EventKind.RETRYING, key, "retrying"))
+            self.tries[key] = self.tries.get(key, 1) + 1
         elif state in FINAL_TI:
             finals.append(Event(FINAL_TI[state], key))
 

@@ -145,3 +145,14 @@ def test_trigger_serialize_round_trip():
     assert rebuilt.serialize() == (path, kwargs)
     assert kwargs["members"] == SETUPS and kwargs["timeout"] == 600
     assert kwargs["first_arrival"] == 14.0
+
+
+def test_a_retry_between_two_reads_is_seen_from_try_numbers():
+    watch = GroupWatch(INFO)
+    running = {"g.lead": "running", "g.w1": "running"}
+    watch.update(running, tries={"lead": 1})
+    actions = watch.update(running, tries={"lead": 2})  # never seen leaving "running"
+    assert watch.verdict("w1", actions).kind == "restart"
+    late = GroupWatch(INFO)  # started after the lead's retry: no restart, but its epoch counts
+    assert late.verdict("w1", late.update(running, tries={"lead": 2})) is None
+    assert late.epoch_of_others("w1") == 2 and late.epoch_of_others("lead") == 1
