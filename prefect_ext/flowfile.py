@@ -10,16 +10,21 @@ succeeded one because every group that did run succeeded.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib.util
 import inspect
+import logging
+import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from groupplug.exceptions import GroupplugError
 from groupplug.report import GroupReport, RunReport, roll_up_parents
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -104,13 +109,31 @@ def run_flow_file(path: str, target: str | None, options: Mapping[str, Any]) -> 
     from ._server import PrefectServer
     from .story import telling_story
 
-    flow = load_flow(path, target)
-    check_callable_without_arguments(flow, f"{path}:{target or flow.fn.__name__}")
-    with telling_story():
-        if options.get("server") == "current":
-            return run_flow(flow)
-        with PrefectServer(port=options.get("port")):
-            return run_flow(flow)
+    quiet = _stdout_to_stderr() if options.get("json") else contextlib.nullcontext()
+    with quiet:
+        flow = load_flow(path, target)
+        check_callable_without_arguments(flow, f"{path}:{target or flow.fn.__name__}")
+        with telling_story():
+            if options.get("server") == "current":
+                return run_flow(flow)
+            with PrefectServer(port=options.get("port")):
+                return run_flow(flow)
+
+
+@contextlib.contextmanager
+def _stdout_to_stderr() -> Iterator[None]:
+    """``--json`` promises one JSON object on stdout: what the user's code prints (Python
+    ``print``, forked members, C libraries, child processes) goes to stderr meanwhile."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 def run_flow(flow: Any) -> FlowRunReport:
@@ -126,6 +149,9 @@ def run_flow(flow: Any) -> FlowRunReport:
         if inspect.isawaitable(state):  # an async flow: its coroutine, run to its end here
             state = asyncio.run(_awaited(state))
     report = build_report(flow.name, dict(groups), state)
+    if not groups:
+        log.warning("flow %s recorded no groupplug group: the report holds the flow run's state "
+                    "only (groups record themselves when their block ends)", flow.name)
     check_records_final(report.run_id)
     return report
 

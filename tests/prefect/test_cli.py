@@ -89,7 +89,8 @@ def test_verbose_tells_the_story_on_the_chosen_port(tmp_path):
     assert "httpx" not in result.stderr and "HTTP Request" not in result.stderr
     assert ("group train ended succeeded; lead master: master succeeded, worker succeeded "
             "(lead finished)") in result.stderr
-    report = json.loads(result.stdout)
+    report = json.loads(result.stdout)  # the flow's print went to stderr
+    assert "the flow prints this; with --json it goes to stderr" in result.stderr
     assert report["state"] == "succeeded"
     assert report["flow_run"]["state"] == "Completed"
     members = report["groups"]["train"]["members"]

@@ -22,6 +22,7 @@ def shell_training() -> str:
         member("master", "sleep 1; echo trained")
         member("worker", "sleep 120")
     _keep(train)
+    print("the flow prints this; with --json it goes to stderr")
     return train.state.value
 
 
