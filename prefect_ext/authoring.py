@@ -183,7 +183,7 @@ class group:  # noqa: N801 - used like a function, as prefect.flow is
         finally:
             self.run.leave()
             self.run.end(report.state in (GroupState.SUCCEEDED, GroupState.SKIPPED),
-                         self._message(report))
+                         self._message(report), self.live.renames())
             if self.task_runner is not None:
                 self.task_runner.__exit__(None, None, None)
         self._reports = {self.path: report, **self._children}

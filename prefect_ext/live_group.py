@@ -17,7 +17,6 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from uuid import UUID
 
 from groupplug.exceptions import BarrierTimeout, GroupplugValueError, Problem
 from groupplug.report import GroupReport, MemberReport
@@ -244,7 +243,6 @@ class LiveGroup:
                 _done(self.ended.get(i)) for i in range(len(self.names))):
             time.sleep(0.02)
         self.close()
-        self._rename_runs()
         if missing is not None:
             raise GroupplugValueError([missing])
         return self.report
@@ -260,17 +258,11 @@ class LiveGroup:
             if member.state.finished and member.finished_at is None:
                 member.finished_at = now
 
-    def _rename_runs(self) -> None:
-        """A task run named ``fit`` before ``fit`` ran again is renamed ``fit[0]`` in the API."""
-        from prefect.client.orchestration import get_client
-
-        renamed = {i: n for i, n in enumerate(self.names)
-                   if n != self.run_names[i] and i in self.task_runs}
-        if not renamed:
-            return
-        with get_client(sync_client=True) as client:
-            for index, name in renamed.items():
-                client.set_task_run_name(UUID(self.task_runs[index]), f"{self.path}.{name}")
+    def renames(self) -> dict[str, str]:
+        """Task run id -> final name, for members renamed after their run was named (``fit``
+        -> ``fit[0]`` once ``fit`` ran again)."""
+        return {self.task_runs[i]: f"{self.path}.{n}" for i, n in enumerate(self.names)
+                if n != self.run_names[i] and i in self.task_runs}
 
     def _lead_problem(self) -> Problem | None:
         lead, short = self.options.lead, self.path.rpartition(".")[2]
