@@ -15,6 +15,7 @@ Run by ``airflow_bench.py --only native`` (and by default).
 from __future__ import annotations
 
 import statistics
+import sys
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -43,7 +44,7 @@ def sleeper():
     time.sleep(600)
 
 
-with DAG("bench_native_stop", schedule=None, max_active_runs=1):
+with DAG("bench_native_lead_stop", schedule=None, max_active_runs=1):
     with group("g", lead="lead"):
         lead()
         for i in range(4):
@@ -93,15 +94,15 @@ def lead_stop_seconds(airflow: Any, runs: int = 3) -> tuple[float, list[float]]:
     from groupplug.airflow import dagfile
 
     client = airflow.client()
-    _write(airflow, "bench_native_stop", STOP_DAG)
-    client.wait_for_dag("bench_native_stop", 180)
+    _write(airflow, "bench_native_lead_stop", STOP_DAG)
+    client.wait_for_dag("bench_native_lead_stop", 180)
     values = []
     for n in range(runs):
         run_id = f"stop{n}"
-        client.trigger("bench_native_stop", run_id)
-        dagfile.follow(client, "bench_native_stop", run_id, 900)
-        tis = {t["task_id"]: t for t in client.task_instances("bench_native_stop", run_id)}
-        report = dagfile.read_report(client, "bench_native_stop", run_id)
+        client.trigger("bench_native_lead_stop", run_id)
+        dagfile.follow(client, "bench_native_lead_stop", run_id, 900)
+        tis = {t["task_id"]: t for t in client.task_instances("bench_native_lead_stop", run_id)}
+        report = dagfile.read_report(client, "bench_native_lead_stop", run_id)
         members = report.groups["g"].members
         stopped = [n for n in members if n != "lead"]
         bad = {n: (members[n].state.value, members[n].reason) for n in stopped
@@ -110,6 +111,7 @@ def lead_stop_seconds(airflow: Any, runs: int = 3) -> tuple[float, list[float]]:
             raise RuntimeError(f"run {run_id}: members not stopped by the lead: {bad}")
         lead_end = _end(tis["g.lead"])
         values.append(max(_end(tis[f"g.{n}"]) for n in stopped) - lead_end)
+        print(f"lead stop run {n}: {values[-1]:.2f} s", file=sys.stderr, flush=True)
     return statistics.median(values), values
 
 
@@ -154,6 +156,7 @@ def api_cpu_in_window(airflow: Any, size: int, grouped: bool) -> float:
     spent = _api_cpu(airflow) - before
     # Ended by hand (everything sleeps an hour): Airflow stops the tasks of a failed run.
     client._request("PATCH", f"/api/v2/dags/{dag_id}/dagRuns/load", {"state": "failed"})
+    print(f"{dag_id}: {spent:.1f} CPU-s", file=sys.stderr, flush=True)
     dagfile.follow(client, dag_id, "load", 300)
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and any(
