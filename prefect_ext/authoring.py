@@ -106,7 +106,7 @@ class group:  # noqa: N801 - used like a function, as prefect.flow is
         from prefect.context import FlowRunContext
 
         from .capture import group_task_runner, install
-        from .group_flow import channel_kind
+        from .channel import channel_kind
         from .group_run import GroupRun
 
         if self.live is not None or self._reports is not None:

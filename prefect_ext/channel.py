@@ -51,6 +51,15 @@ class ChannelSpec:
         return VariablesChannel(self.key)
 
 
+def channel_kind(runner: Any, requested: str | None) -> str:
+    """The channel for members a ``runner`` runs: memory when they share this process."""
+    if requested:
+        return requested
+    from prefect.task_runners import ThreadPoolTaskRunner
+
+    return "memory" if isinstance(runner, ThreadPoolTaskRunner) else "variables"
+
+
 class InMemoryChannel:
     """One process, many threads: lists under one lock; a post wakes only that box's readers."""
 

@@ -1,0 +1,216 @@
+"""One YAML/spec group's run inside its subflow: submit members, feed events, obey the engine.
+
+:class:`_Orchestra` submits the group's members as tasks (shell commands through
+:mod:`.member_run`, Python callables through :mod:`.native_member`: the same channel protocol),
+reads their events from the group's channel, feeds them to :class:`~groupplug.status.GroupEngine`
+and carries out its actions (release, stop, restart), keeping the run's report in step.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from groupplug.exceptions import BarrierTimeout
+from groupplug.spec import Group, Task
+from groupplug.states import MemberState
+from groupplug.status import Action, ActionKind, Event, EventKind, GroupEngine
+
+from .channel import BROADCAST, ChannelSpec, channel_kind
+from .directives import task_options
+from .member_run import MemberContext, MemberRun, commands_box, events_box
+
+if TYPE_CHECKING:
+    from .group_flow import _Context
+
+log = logging.getLogger(__name__)
+
+
+def _member_body(ctx: MemberContext) -> Any:
+    from prefect.logging import get_run_logger
+    from prefect.states import Completed, Failed
+
+    outcome = MemberRun(ctx, get_run_logger()).run()
+    message = outcome["reason"] or outcome["state"]
+    if outcome["state"] == MemberState.SUCCEEDED.value:
+        return Completed(message=message, data=outcome)
+    return Failed(message=message, data=outcome)
+
+
+class _Orchestra:
+    """One group's run: submit members, feed their events to the engine, obey its actions."""
+
+    def __init__(self, ctx: _Context, path: str, group: Group, engine: GroupEngine):
+        from prefect.context import get_run_context
+
+        self.ctx, self.path, self.group, self.engine = ctx, path, group, engine
+        runner = get_run_context().task_runner
+        self.spec = ChannelSpec(channel_kind(runner, ctx.options.channel))
+        self.channel = self.spec.open()
+        self.index = {t.name: i for i, t in enumerate(group.tasks)}
+        self.by_box = {events_box(i): t.name for i, t in enumerate(group.tasks)}
+        self.futures: dict[str, Any] = {}
+        self.barrier_since: float | None = None
+        self.cursor: dict[str, int] = {}
+
+    def run(self) -> None:
+        try:
+            self._submit_ready()
+            while not self.engine.finished:
+                for box, message in self.channel.read(list(self.by_box), self.cursor, 0.1):
+                    self._event(self.by_box[box], message)
+                self._check_barrier_timeout()
+                self._check_crashed()
+                self._submit_ready()
+            self._wait_members()
+        finally:
+            if self.spec.kind == "variables":
+                self.channel.delete_all()  # type: ignore[attr-defined]
+            self.channel.close()
+
+    def _submit_ready(self) -> None:
+        from prefect import task
+
+        states = self.engine.states
+        for t in self.group.tasks:
+            if t.name in self.futures or states[t.name].finished:
+                continue
+            inside = [i for i in t.inputs if i in self.index and i != t.name]
+            bad = [i for i in inside if states[i].finished and states[i] != MemberState.SUCCEEDED]
+            if bad:
+                self._apply(self.engine.apply(Event(EventKind.UPSTREAM_FAILED, t.name,
+                                                    f"input {bad[0]} did not succeed")))
+                continue
+            if any(states[i] is not MemberState.SUCCEEDED for i in inside):
+                continue
+            options = task_options(self.group.member_directives(t), where=f"{self.path}.{t.name}")
+            if t.fn is not None:  # a Python member: the same channel, the native member's life
+                self.futures[t.name] = self._submit_python(t, options)
+                continue
+            member_task = task(name=t.name, task_run_name=f"{self.path}.{t.name}",
+                               **options)(_member_body)
+            self.futures[t.name] = member_task.submit(self._context(t))
+
+    def _submit_python(self, t: Task, options: dict[str, Any]) -> Any:
+        from prefect import task
+        from prefect.cache_policies import NO_CACHE
+
+        from .native_member import NativeSpec, member_fn
+
+        spec = NativeSpec(self.path, t.name, self.index[t.name], self.spec, setup=t.setup_fn,
+                          retries=t.retries, retry_delay=t.retry_delay)
+        body = member_fn(spec, t.fn)  # type: ignore[arg-type]
+        made = task(name=t.name, task_run_name=f"{self.path}.{t.name}", cache_policy=NO_CACHE,
+                    **{k: v for k, v in options.items() if k != "retries"})(body)
+        return made.submit()
+
+    def _context(self, t: Task) -> MemberContext:
+        if t.command is None:
+            raise RuntimeError(f"member {self.path}.{t.name} has nothing to run: give it a "
+                               "command or fn=")
+        return MemberContext(self.path, t.name, self.index[t.name], t.command, t.setup,
+                             t.retries, t.retry_delay, self.spec)
+
+    def _event(self, member: str, message: dict[str, Any]) -> None:
+        kind = EventKind(message["kind"])
+        report = self.ctx.report.groups[self.path].members[member]
+        report.setup_finished_at = message.get("setup_finished_at") or report.setup_finished_at
+        report.started_at = message.get("started_at") or report.started_at
+        report.finished_at = message.get("finished_at") or report.finished_at
+        if kind is EventKind.ARRIVED and self.engine.barrier and self.barrier_since is None:
+            self.barrier_since = time.monotonic()
+        event = Event(kind, member, message.get("reason", ""), message.get("epoch", -1))
+        self._apply(self.engine.apply(event))
+
+    def _apply(self, actions: list[Action]) -> None:
+        _apply(self.ctx, self.path, self.group, self.engine, actions, self.channel, self.index)
+        if any(a.kind in (ActionKind.RELEASE, ActionKind.RESTART) for a in actions):
+            self.barrier_since = None
+
+    def _check_barrier_timeout(self) -> None:
+        timeout = self.group.barrier_timeout
+        if timeout is None or self.barrier_since is None or self.engine.finished:
+            return
+        if time.monotonic() - self.barrier_since >= timeout:
+            self.barrier_since = None
+            reason = str(BarrierTimeout(self.group.name, timeout, self.engine.not_arrived()))
+            log.warning("%s", reason)
+            self._apply(self.engine.barrier_timed_out(reason))
+
+    def _check_crashed(self) -> None:
+        ended = [n for n, f in self.futures.items()
+                 if not self.engine.states[n].finished and _done(f)]
+        if not ended:
+            return
+        # A member posts its last event just before its task ends: read what is in flight.
+        for box, message in self.channel.read(list(self.by_box), self.cursor, 0):
+            self._event(self.by_box[box], message)
+        for name in ended:
+            state = self.futures[name].state
+            if not self.engine.states[name].finished:
+                # The task ended without reporting (crashed worker, timeout): it failed.
+                self._apply(self.engine.apply(Event(
+                    EventKind.FAILED, name, f"task run {state.name}: {state.message}")))
+
+    def _wait_members(self) -> None:
+        from prefect.futures import wait
+
+        wait(list(self.futures.values()), timeout=60)
+        now = time.time()
+        for member in self.ctx.report.groups[self.path].members.values():
+            if member.state.finished and member.finished_at is None:
+                member.finished_at = now
+
+
+def _done(future: Any) -> bool:
+    """Whether a member's task ended, without an API call where the runner can tell."""
+    # PrefectFuture.state asks the API for an unfinished task: once per member per poll it made
+    # a group of 100 members spend most of its time reading states.
+    wrapped = getattr(future, "wrapped_future", None)
+    if wrapped is not None and hasattr(wrapped, "done"):
+        return bool(wrapped.done())
+    return bool(future.state.is_final())
+
+
+def _apply(ctx: _Context, path: str, group: Group, engine: GroupEngine, actions: list[Action],
+           channel: Any, index: Mapping[str, int]) -> None:
+    for action in actions:
+        if action.kind is ActionKind.RELEASE and channel is not None:
+            if len(action.members) > 1:
+                log.info("group %s: barrier epoch %d released for %s", path, action.epoch,
+                         ", ".join(action.members))
+            release = {"op": "release", "epoch": action.epoch, "members": list(action.members)}
+            if len(action.members) == 1:  # no barrier: wake that member alone, not everyone
+                channel.post(commands_box(index[action.members[0]]), release)
+            else:
+                channel.post(BROADCAST, release)
+        elif action.kind is ActionKind.STOP and channel is not None:
+            log.info("%s.%s stopped as %s: %s", path, action.member, action.state,
+                     action.reason)
+            channel.post(commands_box(index[action.member or ""]), {
+                "op": "stop", "state": action.state.value if action.state else "failed",
+                "reason": action.reason})
+        elif action.kind is ActionKind.RESTART and channel is not None:
+            channel.post(commands_box(index[action.member or ""]),
+                         {"op": "restart", "epoch": action.epoch})
+    _sync(ctx, path, engine)
+
+
+def _sync(ctx: _Context, path: str, engine: GroupEngine) -> None:
+    report = ctx.report.groups[path]
+    for name, member in report.members.items():
+        new = engine.states[name]
+        if member.state is not new:
+            ctx.hook.groupplug_member_state_changed(run_id=ctx.report.run_id, group=path,
+                                                    member=name, old=member.state, new=new,
+                                                    reason=engine.reasons[name])
+        member.state, member.reason = new, engine.reasons[name]
+        member.attempts = engine.attempts[name]
+    if report.state is not engine.state:
+        ctx.hook.groupplug_group_state_changed(run_id=ctx.report.run_id, group=path,
+                                               old=report.state, new=engine.state)
+        report.state = engine.state
+    if ctx.options.on_update is not None:
+        ctx.options.on_update(ctx.report)
