@@ -29,7 +29,10 @@ own by default so that even one blocked in C is stopped (``isolate="thread"`` to
 Barrier: each member arrives before its body (after its ``setup=`` callable, if any) and starts
 when every unfinished member has arrived; the barrier holds until the block waits on a member
 or ends. Members named in ``arrive_in_body=`` arrive from their body with
-:func:`~groupplug.prefect.arrive` instead. A group that fails raises :class:`GroupFailed` when
+:func:`~groupplug.prefect.arrive` instead. Waiting on members in the block by other means than
+a future's ``.wait()``/``.result()`` (``prefect.futures.as_completed``, ``wait(..., timeout=)``)
+does not tell the group that nobody else will join: pass ``barrier=False`` for such blocks.
+A group that fails raises :class:`GroupFailed` when
 its block ends, so the flow fails unless the code handles it (``raise_on_failure=False`` to
 read ``.state`` instead, e.g. to chain ``group(..., after=[train])``). ``member(name, command)``
 adds a shell command as a member; ``member(name, fn=callable)`` a Python callable.

@@ -216,6 +216,21 @@ def test_lead_naming_no_member_is_an_error_in_python_terms(prefect_server):
     assert unfinished("group:wrong-lead") == []
 
 
+def test_a_block_that_runs_no_task_is_an_error(prefect_server):
+    from prefect import flow
+
+    from groupplug.prefect import group
+
+    @flow
+    def empty():
+        with group("empty-block"):
+            pass
+
+    with pytest.raises(GroupplugValueError, match=r"group\('empty-block'\): no task ran in its "
+                                                  r"block; call a @task"):
+        empty()
+
+
 def test_lead_called_twice_and_no_lead_are_errors(prefect_server):
     from prefect import flow, task
 
