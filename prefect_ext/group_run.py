@@ -40,11 +40,12 @@ class GroupRun:
         self._client = get_client(sync_client=True).__enter__()
         tracker = Task(name=self.name, fn=_group_body)
         setattr(tracker, "_is_subflow_tracking_task", True)  # noqa: B010 - Prefect's own marker
-        tags = {*TagsContext.get().current_tags, "groupplug", f"group:{self.path}"}
+        outer = set(TagsContext.get().current_tags)  # the tracking run belongs to the parent
+        tags = {*outer, "groupplug", f"group:{self.path}"}
         self.tracking = self._client.create_task_run(
             task=tracker, flow_run_id=parent.flow_run.id, name=self.path,
             dynamic_key=dynamic_key_for_task_run(context=parent, task=tracker),
-            extra_tags=sorted(tags), state=Running())
+            extra_tags=sorted(outer), state=Running())
         self.flow_run = self._client.create_flow_run(
             flow=Flow(fn=_group_body, name=self.name), name=self.path, parameters={},
             parent_task_run_id=self.tracking.id, tags=sorted(tags), state=Running())
