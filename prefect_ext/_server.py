@@ -16,6 +16,7 @@ workers before it stops its server.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import shutil
@@ -27,7 +28,9 @@ import tempfile
 import threading
 import time
 import urllib.request
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from groupplug.exceptions import GroupplugError
 
@@ -46,6 +49,9 @@ QUIET_ENV = {
 
 #: Set to a directory to keep the run's server home (``prefect.db``, ``server.log``) there.
 HOME_ENV = "GROUPPLUG_PREFECT_HOME"
+#: Set to a Prefect API URL (``http://127.0.0.1:4200/api``) to run there (your own server and
+#: its UI) instead of on an embedded server.
+API_ENV = "GROUPPLUG_PREFECT_API_URL"
 
 
 def _free_port() -> int:
@@ -169,6 +175,59 @@ class PrefectServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class ExistingServer:
+    """A Prefect server someone else runs: ``PREFECT_API_URL`` points at it for the run, and
+    ``stop()`` drains this process's log and event workers (the server keeps running)."""
+
+    def __init__(self, api_url: str):
+        self.api_url = api_url.rstrip("/")
+        self._saved: str | None = None
+        self.startup_seconds = 0.0
+
+    def start(self) -> ExistingServer:
+        self._saved = os.environ.get("PREFECT_API_URL")
+        os.environ["PREFECT_API_URL"] = self.api_url
+        _refresh_prefect_settings()
+        try:
+            with urllib.request.urlopen(f"{self.api_url}/health", timeout=10):  # noqa: S310
+                pass
+        except OSError as exc:
+            self.stop()
+            raise GroupplugError(f"{API_ENV}={self.api_url}: no Prefect server answers there "
+                                 f"({exc}); start it, or unset {API_ENV} for an embedded "
+                                 "server") from None
+        return self
+
+    def stop(self) -> None:
+        if "prefect" in sys.modules:
+            drain_prefect_workers()
+        if self._saved is None:
+            os.environ.pop("PREFECT_API_URL", None)
+        else:
+            os.environ["PREFECT_API_URL"] = self._saved
+        _refresh_prefect_settings()
+
+    def __enter__(self) -> ExistingServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def server_for(options: Mapping[str, Any]) -> contextlib.AbstractContextManager[Any]:
+    """Where a ``groupplug run`` runs: the current API (``options["server"] == "current"``,
+    in-process callers), the server named by ``$GROUPPLUG_PREFECT_API_URL``, or an embedded one
+    on ``options["port"]`` (a free port by default)."""
+    if options.get("server") == "current":
+        return contextlib.nullcontext()
+    if os.environ.get(API_ENV):
+        if options.get("port") is not None:
+            raise GroupplugError(f"--port starts an embedded server on that port, but {API_ENV} "
+                                 "names a server to use; give one of them")
+        return ExistingServer(os.environ[API_ENV])
+    return PrefectServer(port=options.get("port"))
 
 
 def _refresh_prefect_settings() -> None:

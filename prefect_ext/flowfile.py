@@ -106,18 +106,15 @@ def check_callable_without_arguments(flow: Any, where: str) -> None:
 
 def run_flow_file(path: str, target: str | None, options: Mapping[str, Any]) -> RunReport:
     """Load the flow, run it on a server of our own (or the current one), report its groups."""
-    from ._server import PrefectServer
+    from ._server import server_for
     from .story import telling_story
 
     quiet = _stdout_to_stderr() if options.get("json") else contextlib.nullcontext()
     with quiet:
         flow = load_flow(path, target)
         check_callable_without_arguments(flow, f"{path}:{target or flow.fn.__name__}")
-        with telling_story():
-            if options.get("server") == "current":
-                return run_flow(flow)
-            with PrefectServer(port=options.get("port")):
-                return run_flow(flow)
+        with telling_story(), server_for(options):
+            return run_flow(flow)
 
 
 @contextlib.contextmanager

@@ -22,14 +22,11 @@ log = logging.getLogger(__name__)
 
 def run_workflow(workflow: Workflow, groups: Sequence[str],
                  options: Mapping[str, Any]) -> RunReport:
-    from ._server import PrefectServer
+    from ._server import server_for
     from .story import telling_story
 
-    with telling_story():
-        if options.get("server") == "current":
-            return _run(workflow, groups, options)
-        with PrefectServer(port=options.get("port")):
-            return _run(workflow, groups, options)
+    with telling_story(), server_for(options):
+        return _run(workflow, groups, options)
 
 
 def _run(workflow: Workflow, groups: Sequence[str], options: Mapping[str, Any]) -> RunReport:
