@@ -124,3 +124,21 @@ def test_flow_file_mistakes_name_the_fix(tmp_path, target, expected):
     assert result.returncode == 2, result.stderr
     assert expected in result.stderr
     assert not (tmp_path / "home" / "prefect.db").exists()  # refused before a server started
+
+
+def test_existing_server_that_does_not_answer_is_refused(tmp_path):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # nothing listens here once the socket closes
+    spec = tmp_path / "one.yaml"
+    spec.write_text(ONE_TASK)
+    env = {**os.environ, "GROUPPLUG_PREFECT_API_URL": f"http://127.0.0.1:{port}/api"}
+    result = subprocess.run([str(GROUPPLUG), "run", str(spec), "--engine", "prefect"],
+                            capture_output=True, text=True, timeout=300, cwd=ROOT, env=env)
+    assert result.returncode == 2
+    assert "no Prefect server answers there" in result.stderr
+    assert "unset GROUPPLUG_PREFECT_API_URL" in result.stderr
+    env_and_port = subprocess.run(
+        [str(GROUPPLUG), "run", str(spec), "--engine", "prefect", "--port", "4999"],
+        capture_output=True, text=True, timeout=300, cwd=ROOT, env=env)
+    assert env_and_port.returncode == 2 and "give one of them" in env_and_port.stderr
