@@ -25,14 +25,12 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "dags" / "native_training_dag.py"
 DAG_ID = "groupplug_native_training"
-#: Clicks the grid's "expand all task groups" button, so the picture shows every member; answers
-#: the label of the button it clicked (or null).
+#: Clicks the grid's "Expand all task groups" button (Airflow 3.3's test id), so the picture shows
+#: every member; answers whether it found the button.
 EXPAND_ALL = """(() => {
-  const label = b => (b.getAttribute('aria-label') || '') + ' ' + (b.title || '');
-  const button = [...document.querySelectorAll('button')]
-    .find(b => /expand/i.test(label(b)) && !/extra|json/i.test(label(b)));
-  if (button) { button.click(); return label(button); }
-  return null;
+  const button = document.querySelector('[data-testid="expand-all-button"]');
+  if (button) { button.click(); }
+  return Boolean(button);
 })()"""
 
 
