@@ -204,7 +204,9 @@ class MemberRun:
 
     # ------------------------------------------------------------------------------ endings
     def _push(self) -> None:
-        self.record["attempts"] = max(self.ti.try_number - 1 + self.record["runs"],
+        # A retry stopped before its work began still was an attempt (Airflow started it).
+        runs = max(self.record["runs"], 1 if self.ti.try_number > 1 else 0)
+        self.record["attempts"] = max(self.ti.try_number - 1 + runs,
                                       self.reader.watch.epoch_of_others(self.key))
         self.ti.xcom_push(key=naming.XCOM_MEMBER, value=dict(self.record))
 
