@@ -7,6 +7,7 @@ each run's report (read from the gates) must satisfy the scenario, as on the loc
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import pytest
@@ -45,4 +46,4 @@ def reports(airflow_server, tmp_path_factory):
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.id for s in SCENARIOS])
 def test_scenario(scenario, reports):
     report = reports[scenario.id]
-    assert scenario.check(report) == [], report.to_json()
+    assert scenario.check(report) == [], json.dumps(report.to_json())

@@ -8,6 +8,7 @@ script with ``time.sleep`` and exceptions), so stopping them exercises the nativ
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import pytest
@@ -105,4 +106,4 @@ def test_python_dag_source_is_a_grouped_dag_of_tasks(tmp_path):
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.id for s in SCENARIOS])
 def test_scenario_with_python_members(scenario, reports):
     report = reports[scenario.id]
-    assert scenario.check(report) == [], report.to_json()
+    assert scenario.check(report) == [], json.dumps(report.to_json())
