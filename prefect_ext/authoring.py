@@ -37,7 +37,9 @@ its block ends, so the flow fails unless the code handles it (``raise_on_failure
 read ``.state`` instead, e.g. to chain ``group(..., after=[train])``). ``member(name, command)``
 adds a shell command as a member; ``member(name, fn=callable)`` a Python callable.
 The decorator form ``@group("train", lead="fit")`` on a flow (or a function called in one)
-makes each of its runs a group.
+makes each of its runs a group. ``member_tags=False`` leaves member task runs untagged (only
+the group's run carries the tags): Prefect makes one API call per tagged task run to check tag
+concurrency limits, the main cost of a group of many short members.
 """
 
 from __future__ import annotations
@@ -77,7 +79,8 @@ class group:  # noqa: N801 - used like a function, as prefect.flow is
                  setup: Mapping[str, Callable[..., Any]] | None = None,
                  arrive_in_body: Iterable[str] = (), isolate: str | None = None,
                  after: Iterable[group] = (), task_runner: Any = None,
-                 channel: str | None = None, raise_on_failure: bool = True):
+                 channel: str | None = None, raise_on_failure: bool = True,
+                 member_tags: bool = True):
         # The core's checks of names and options, with its messages.
         authoring.group(name, lead=lead, barrier=barrier, barrier_timeout=barrier_timeout,
                         ignore_nonlead_status=ignore_nonlead_status)
@@ -94,7 +97,7 @@ class group:  # noqa: N801 - used like a function, as prefect.flow is
             ignore_nonlead_status=ignore_nonlead_status, setup=dict(setup or {}),
             arrive_in_body=frozenset([arrive_in_body] if isinstance(arrive_in_body, str)
                                      else arrive_in_body),
-            isolate=isolate, channel=channel)
+            isolate=isolate, channel=channel, member_tags=member_tags)
         self.task_runner, self.raise_on_failure = task_runner, raise_on_failure
         self.path = name
         self.live: LiveGroup | None = None
@@ -285,7 +288,7 @@ def _clone(template: group) -> group:
                  ignore_nonlead_status=o.ignore_nonlead_status, setup=o.setup,
                  arrive_in_body=o.arrive_in_body, isolate=o.isolate, after=template.after,
                  task_runner=template.task_runner, channel=o.channel,
-                 raise_on_failure=template.raise_on_failure)
+                 raise_on_failure=template.raise_on_failure, member_tags=o.member_tags)
 
 
 #: Open blocks by their live group's id, to find a nested block's parent.

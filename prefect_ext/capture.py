@@ -46,7 +46,8 @@ def as_member(group: LiveGroup, task: Any) -> tuple[Any, int]:
 
     spec = group.join(task.name, int(getattr(task, "retries", 0) or 0), _retry_delay(task))
     member = task.with_options(task_run_name=f"{group.path}.{spec.name}",
-                               tags={*task.tags, "groupplug", f"group:{group.path}"},
+                               tags={*task.tags, "groupplug", f"group:{group.path}"}
+                               if group.options.member_tags else task.tags,
                                retries=0, cache_policy=NO_CACHE)
     member.fn = member_fn(spec, task.fn)
     member._groupplug_member = True  # noqa: SLF001 - a marker: never join a member twice

@@ -27,17 +27,22 @@ class GroupRun:
         self.tracking: Any = None
         self._context: Any = None
         self._client: Any = None
+        self._own_client = False
 
     def open(self, parent: Any, task_runner: Any) -> None:
         """Create the runs under ``parent`` (a FlowRunContext) and enter the block's context."""
         from prefect import Flow, Task
         from prefect._internal.engine import dynamic_key_for_task_run
-        from prefect.client.orchestration import get_client
+        from prefect.client.orchestration import SyncPrefectClient, get_client
         from prefect.context import TagsContext
         from prefect.states import Running
 
-        # One client for the group's few calls: a client per call cost ~0.3 s each (measured).
-        self._client = get_client(sync_client=True).__enter__()
+        # One client for the group's few calls (a client per call cost ~0.3 s each, measured):
+        # the flow's own when it is a sync one (this thread's), else one of the group's.
+        if isinstance(parent.client, SyncPrefectClient):
+            self._client, self._own_client = parent.client, False
+        else:
+            self._client, self._own_client = get_client(sync_client=True).__enter__(), True
         tracker = Task(name=self.name, fn=_group_body)
         setattr(tracker, "_is_subflow_tracking_task", True)  # noqa: B010 - Prefect's own marker
         outer = set(TagsContext.get().current_tags)  # the tracking run belongs to the parent
@@ -76,7 +81,8 @@ class GroupRun:
                     state = Completed(message=message) if succeeded else Failed(message=message)
                     setter(run_id, state, force=True)
         finally:
-            self._client.__exit__(None, None, None)
+            if self._own_client:
+                self._client.__exit__(None, None, None)
             self._client = None
 
     def _rename(self, renames: dict[str, str]) -> None:

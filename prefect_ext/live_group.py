@@ -42,6 +42,10 @@ class LiveOptions:
     setup: Mapping[str, Callable[..., Any]] = field(default_factory=dict)
     arrive_in_body: frozenset[str] = frozenset()
     isolate: str | None = None  # None: "process", but "thread" for a lead nobody can stop
+    # Tag member task runs ``groupplug`` and ``group:<path>``. Prefect checks tag concurrency
+    # limits with an API call per tagged task run (~25 ms each here; 100 trivial members 4.3 s
+    # tagged vs 1.7 s untagged, plain .map 0.9 s): False leaves only the group's run tagged.
+    member_tags: bool = True
     channel: str | None = None
 
 

@@ -297,3 +297,24 @@ def test_member_fn_runs_the_callable_and_its_failure_fails_the_flow(prefect_serv
     assert task_states("group:fn-failure")["fn-failure.train"][0] == "FAILED"
     flows, _ = runs_tagged("group:fn-failure")
     assert flows[0].state.is_failed()
+
+
+def test_member_tags_off_leaves_only_the_group_run_tagged(prefect_server):
+    from prefect import flow, task
+
+    from groupplug.prefect import group
+
+    @task
+    def fit() -> int:
+        return 1
+
+    @flow
+    def untagged():
+        with group("untagged-members", lead="fit", member_tags=False) as g:
+            fit()
+        return g
+
+    g = untagged()
+    assert g.state is GroupState.SUCCEEDED
+    flows, tasks = runs_tagged("group:untagged-members")
+    assert [f.name for f in flows] == ["untagged-members"] and tasks == []
