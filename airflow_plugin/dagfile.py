@@ -1,7 +1,8 @@
 """``groupplug run DAG_FILE.py [--dag-id ID] --engine airflow``: a hand-written DAG file, run.
 
-The file goes into the dags folder of an :class:`EmbeddedAirflow` (or the one in
-``options["airflow"]``) as it is; the dag-processor parses it (an import error is a
+A small loader of the file (:data:`LOADER`: it runs the file where it lies) goes into the dags
+folder of an :class:`EmbeddedAirflow` (or the one in ``options["airflow"]``); the
+dag-processor parses it (an import error is a
 :class:`GroupplugError` carrying Airflow's own stack trace, exit 2), the chosen DAG is
 triggered through the REST API and followed, and the report is read from what the run left:
 
@@ -20,7 +21,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import time
 import uuid
 from collections.abc import Mapping
@@ -45,10 +45,7 @@ def run_dag_file(path: str, dag_id: str | None, options: Mapping[str, Any]) -> R
         return _run(airflow, source, dag_id, options)
     from ._server import EmbeddedAirflow
 
-    # Helper modules next to the DAG file import as they do in the user's own dags folder.
-    pythonpath = os.pathsep.join(p for p in (str(source.parent), os.environ.get("PYTHONPATH"))
-                                 if p)
-    with EmbeddedAirflow(extra_env={"PYTHONPATH": pythonpath}) as airflow:
+    with EmbeddedAirflow() as airflow:
         return _run(airflow, source, dag_id, options)
 
 
@@ -71,10 +68,24 @@ def _run(airflow: Any, source: Path, dag_id: str | None, options: Mapping[str, A
     return report
 
 
+LOADER = """\
+# Written by groupplug: runs the Airflow DAG file {source!r} where it lies, so paths built from
+# its own __file__ and modules next to it work as in your dags folder. Its DAGs are this file's.
+import runpy
+import sys
+
+if {folder!r} not in sys.path:
+    sys.path.insert(0, {folder!r})
+_namespace = runpy.run_path({source!r}, run_name={name!r})
+globals().update({{k: v for k, v in _namespace.items() if not k.startswith("__")}})
+"""
+
+
 def place(dags_folder: Path, source: Path) -> Path:
-    """Copy ``source`` into ``dags_folder`` under its own name (another name if a different
-    file already has it); the dag-processor never sees half a file."""
-    data = source.read_bytes()
+    """A loader of ``source`` in ``dags_folder``, named after it (another name if a loader of a
+    different file has that one); the dag-processor never sees half a file."""
+    data = LOADER.format(source=str(source), folder=str(source.parent),
+                         name=f"groupplug_dagfile_{source.stem}").encode()
     target = dags_folder / source.name
     if target.exists() and target.read_bytes() != data:
         digest = hashlib.sha1(data).hexdigest()[:8]  # noqa: S324 - a name, not a secret

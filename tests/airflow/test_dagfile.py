@@ -150,3 +150,26 @@ def test_gate_paths_and_dag_order():
              {"task_id": "b", "downstream_task_ids": ["c"]},
              {"task_id": "a", "downstream_task_ids": ["b"]}]
     assert dag_order(tasks) == ["a", "b", "c"]
+
+
+def test_a_dag_file_runs_where_it_lies(airflow_server, tmp_path):
+    """Modules next to the file import, and paths built from its ``__file__`` resolve, as in
+    the user's own dags folder (the scheduler, the dag-processor and the workers all parse it)."""
+    (tmp_path / "where_helpers.py").write_text("COMMAND = 'true'\n")
+    (tmp_path / "names.txt").write_text("alpha\nbeta\n")
+    dag = write(tmp_path, "where_it_lies.py", """
+        from pathlib import Path
+
+        from airflow.sdk import DAG
+        from groupplug.airflow import group, member
+        from where_helpers import COMMAND
+
+        NAMES = (Path(__file__).parent / "names.txt").read_text().split()
+        with DAG("dagfile_where_it_lies", schedule=None):
+            with group("g", lead=NAMES[0], barrier=False):
+                for name in NAMES:
+                    member(name, COMMAND)
+        """)
+    report = run_dag_file(str(dag), None, {"airflow": airflow_server})
+    assert report.state == "succeeded"
+    assert set(report.groups["g"].members) == {"alpha", "beta"}
