@@ -97,7 +97,8 @@ class LiveGroup:
         return NativeSpec(self.path, name, index, self.spec,
                           setup=self.options.setup.get(task_name), retries=retries,
                           retry_delay=retry_delay, isolate=isolate,
-                          arrive_in_body=task_name in self.options.arrive_in_body)
+                          arrive_in_body=task_name in self.options.arrive_in_body,
+                          barrier=self.engine.barrier)
 
     def _default_isolation(self, task_name: str) -> str:
         # A lead is stopped by nobody when non-leads' failures are ignored and there is no

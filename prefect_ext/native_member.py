@@ -49,6 +49,7 @@ class NativeSpec:
     retry_delay: float = 0.0
     isolate: str = "process"  # "process" | "thread": where a sync body runs
     arrive_in_body: bool = False  # the body calls arrive(); no arrival before it
+    barrier: bool = True  # False: an arrival is released at once, so do not wait for it
 
 
 class _Stopped(Exception):
@@ -150,6 +151,10 @@ class _SyncLife(_Mailbox):
 
     def _arrive(self, epoch: int) -> int:
         self.emit(EventKind.ARRIVED, epoch=epoch)
+        if not self.spec.barrier:  # released at once (a stop that comes stops the body)
+            self.poll(0)
+            self.check()
+            return epoch
         while True:
             self.poll(0.5)
             try:
@@ -256,6 +261,10 @@ class _AsyncLife(_Mailbox):
 
     async def arrive(self, epoch: int) -> int:
         self.emit(EventKind.ARRIVED, epoch=epoch)
+        if not self.spec.barrier:  # released at once (a stop that comes stops the body)
+            self.poll(0)
+            self.check()
+            return epoch
         while True:
             self.poll(0)
             try:
