@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Mapping
+from datetime import timedelta
 from typing import Any
 
 from airflow.sdk import BaseOperator
@@ -30,6 +31,8 @@ from groupplug.status import ActionKind, Event, EventKind, GroupEngine
 from . import naming
 
 RELEASED, TIMED_OUT, LEAD_FINISHED = "released", "timed_out", "lead_finished"
+#: Retries of groupplug's own helper tasks (barrier, gate) when the infrastructure fails them.
+INFRA_RETRIES = 2
 LEFT = frozenset({"failed", "upstream_failed", "skipped", "removed"})
 
 
@@ -117,6 +120,10 @@ class GroupBarrierOperator(BaseOperator):
         self, *, group: str, members: Mapping[str, str], lead: str,
         barrier_timeout: float | None = None, **kwargs: Any,
     ):
+        # Its decisions raise AirflowFailException (never retried); a retry only covers an
+        # infrastructure failure, e.g. Airflow 3.3 failing a resumed deferred task under load.
+        kwargs.setdefault("retries", INFRA_RETRIES)
+        kwargs.setdefault("retry_delay", timedelta(seconds=1))
         super().__init__(**kwargs)
         self.group = group
         self.members = dict(members)

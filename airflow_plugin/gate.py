@@ -10,6 +10,7 @@ downstream root instead of the leaves x roots edges ``group >> group`` makes.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any
 
 from airflow.sdk import BaseOperator
@@ -18,6 +19,7 @@ from airflow.sdk.exceptions import AirflowFailException
 from groupplug.states import GroupState
 
 from . import naming
+from .barrier import INFRA_RETRIES
 from .outcome import MemberFacts, group_state, member_report
 from .watch import as_record, map_indexes, member_key
 
@@ -33,6 +35,10 @@ class GroupGateOperator(BaseOperator):
         **kwargs: Any,
     ):
         kwargs.setdefault("trigger_rule", "all_done")
+        # A group's failure raises AirflowFailException (never retried); retries only cover
+        # an infrastructure failure of the gate itself.
+        kwargs.setdefault("retries", INFRA_RETRIES)
+        kwargs.setdefault("retry_delay", timedelta(seconds=1))
         super().__init__(**kwargs)
         self.group = group
         self.prefix = prefix
