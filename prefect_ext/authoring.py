@@ -192,6 +192,9 @@ class group:  # noqa: N801 - used like a function, as prefect.flow is
                          self._message(report), self.live.renames())
             if self.task_runner is not None:
                 self.task_runner.__exit__(None, None, None)
+        from .registry import record
+
+        record(self.path, report)  # for 'groupplug run FILE.py:FLOW' (one report per run)
         self._reports = {self.path: report, **self._children}
         if self._parent is not None:
             self._parent._children.update(self._reports)

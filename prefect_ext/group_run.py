@@ -48,7 +48,7 @@ class GroupRun:
         outer = set(TagsContext.get().current_tags)  # the tracking run belongs to the parent
         tags = {*outer, "groupplug", f"group:{self.path}"}
         self.tracking = self._client.create_task_run(
-            task=tracker, flow_run_id=parent.flow_run.id, name=self.path,
+            task=tracker, flow_run_id=parent.flow_run.id, name=self.name,
             dynamic_key=dynamic_key_for_task_run(context=parent, task=tracker),
             extra_tags=sorted(outer), state=Running())
         self.flow_run = self._client.create_flow_run(
