@@ -43,6 +43,8 @@ def test_hand_written_dag_equals_the_yaml_one():
 
 NATIVE = {"native_training_dag": "groupplug_native_training", "fanout_dag": "groupplug_fanout",
           "mixed_dag": "groupplug_mixed"}
+SHELL = {"training_dag": "groupplug_training", "nested_pipeline_dag": "groupplug_nested_pipeline",
+         "directives_dag": "groupplug_directives"}
 
 
 def test_native_examples_put_every_operator_in_its_group():
@@ -66,16 +68,17 @@ def test_native_examples_put_every_operator_in_its_group():
 
 @pytest.fixture(scope="module")
 def native_reports(airflow_server):
-    """The three native examples run together on the shared Airflow: {file stem: report}."""
+    """Every single-DAG example file run together on the shared Airflow: {file stem: report}."""
     from groupplug.airflow import dagfile
 
     client = airflow_server.client()
-    for name, dag_id in NATIVE.items():
+    every = {**NATIVE, **SHELL}
+    for name, dag_id in every.items():
         placed = dagfile.place(airflow_server.dags_folder, DAGS / f"{name}.py")
         assert dagfile.wait_for_file(client, airflow_server.dags_folder, placed, 180) == [dag_id]
         client.trigger(dag_id, "example")
     reports = {}
-    for name, dag_id in NATIVE.items():
+    for name, dag_id in every.items():
         dagfile.follow(client, dag_id, "example", 600)
         reports[name] = dagfile.read_report(client, dag_id, "example")
     return reports
@@ -115,3 +118,20 @@ def test_mixed_example_report(native_reports):
     for stopped in ("wait_for_window", "stream_logs"):  # a deferred sensor and a shell
         member = release.members[stopped]
         assert (member.state.value, member.reason) == ("succeeded", "lead finished")
+
+
+@pytest.mark.slow
+def test_shell_member_examples_report(native_reports):
+    training = native_reports["training_dag"]
+    assert training.state == "succeeded"
+    assert list(training.groups) == ["prepare", "train", "evaluate"]
+    worker = training.groups["train"].members["worker-2"]
+    assert (worker.state.value, worker.reason) == ("succeeded", "lead finished")
+    nested = native_reports["nested_pipeline_dag"]
+    assert nested.state == "succeeded"
+    assert nested.counts("machine-learning-pipeline") == {"succeeded": 5}
+    assert nested.groups["machine-learning-pipeline.model-experiments"].state.value == \
+        "succeeded"
+    directives = native_reports["directives_dag"]
+    assert directives.state == "succeeded"
+    assert set(directives.groups["project.nightly"].members) == {"simulate", "report"}
