@@ -88,7 +88,7 @@ def test_verbose_tells_the_story_on_the_chosen_port(tmp_path):
     assert f"127.0.0.1:{port}/api" in result.stderr
     assert "httpx" not in result.stderr and "HTTP Request" not in result.stderr
     assert ("group train ended succeeded; lead master: master succeeded, worker succeeded "
-            "(lead finished)") in result.stderr
+            "(lead finished)") in result.stderr, result.stderr[-6000:]
     report = json.loads(result.stdout)  # the flow's print went to stderr
     assert "the flow prints this; with --json it goes to stderr" in result.stderr
     assert report["state"] == "succeeded"
