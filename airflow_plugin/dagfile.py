@@ -35,6 +35,7 @@ from .runstate import build_report
 
 log = logging.getLogger(__name__)
 
+
 def run_dag_file(path: str, dag_id: str | None, options: Mapping[str, Any]) -> RunReport:
     """Run DAG ``dag_id`` of the file at ``path`` (None: its only DAG); its report."""
     source = Path(path).resolve()

@@ -134,3 +134,14 @@ def test_view_shows_members_in_dag_order_and_refreshes_only_while_live(airflow_s
     assert follower["attempts"] == 1 and follower["started_at"] < follower["finished_at"]
     status, page = get(url + "view", token)
     assert 'http-equiv="refresh"' not in page and "lead finished" in page
+
+
+def test_live_tree_reads_task_states_of_every_member(airflow_server, finished_runs):
+    """What ``groupplug run --engine airflow`` redraws on a terminal while the run goes on."""
+    dag_id, run_id, _ = finished_runs["nested_pipeline"]
+    workflow = load_workflow(EXAMPLES / "nested_pipeline.yaml")
+    live = runner.live_report(airflow_server.client(), workflow, dag_id, run_id, [])
+    tuning = live.groups["machine-learning-pipeline.model-experiments.hyperparameter-tuning"]
+    assert {n: m.state.value for n, m in tuning.members.items()} == {
+        "tune-lr": "succeeded", "tune-depth": "succeeded"}
+    assert tuning.members["tune-lr"].started_at is not None
