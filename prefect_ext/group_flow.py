@@ -26,7 +26,7 @@ from groupplug.states import GroupState, MemberState
 from groupplug.status import GroupEngine
 
 from .channel import channel_kind  # noqa: F401 - where callers have found it
-from .orchestra import _apply, _Orchestra
+from .orchestra import _Orchestra, group_driver
 
 log = logging.getLogger(__name__)
 _SATISFIED = (GroupState.SUCCEEDED, GroupState.SKIPPED)
@@ -221,8 +221,8 @@ def _run_members(ctx: _Context, path: str, group: Group) -> None:
     failed = [d for d in ctx.deps.get(path, ()) if d in ctx.chosen
               and ctx.report.groups[d].state not in _SATISFIED]
     if failed:
-        _apply(ctx, path, group, engine, engine.upstream_failed(f"upstream group {failed[0]} "
-                                                                "failed"), None, {})
+        driver = group_driver(ctx, path, engine, None, lambda action: None)
+        driver.carry_out(engine.upstream_failed(f"upstream group {failed[0]} failed"))
         return
     _Orchestra(ctx, path, group, engine).run()
     if ctx.options.publish:

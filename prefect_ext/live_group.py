@@ -18,7 +18,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from groupplug.exceptions import BarrierTimeout, GroupplugValueError, Problem
+from groupplug.driver import GroupDriver
+from groupplug.exceptions import GroupplugValueError, Problem
 from groupplug.report import GroupReport, MemberReport
 from groupplug.states import GroupState
 from groupplug.status import Action, ActionKind, Event, EventKind, GroupEngine
@@ -67,7 +68,9 @@ class LiveGroup:
         self.future_ids: dict[Any, str] = {}  # task run id of a submitted member -> its name
         self.task_runs: dict[int, str] = {}  # member index -> its task run id (from its events)
         self.run_names: dict[int, str] = {}  # member index -> the name its task run was given
-        self.barrier_since: float | None = None
+        self.driver = GroupDriver(path, self.engine, self.report, self._deliver,
+                                  barrier_timeout=options.barrier_timeout, run_id=_run_id(),
+                                  hook=_hook())
         self._stop = threading.Event()
         self._cursor: dict[str, int] = {}
         self._thread = threading.Thread(target=self._loop, daemon=True,
@@ -162,7 +165,7 @@ class LiveGroup:
         for box, message in self.channel.read(boxes, self._cursor, wait):
             self._event(int(box[2:]), message)
         with self.lock:
-            self._check_barrier_timeout()
+            self.driver.tick()
             self._check_crashed()
 
     def _event(self, index: int, message: dict[str, Any]) -> None:
@@ -173,22 +176,8 @@ class LiveGroup:
                 self.task_runs[index] = message["task_run"]
             for key in ("setup_finished_at", "started_at", "finished_at"):
                 setattr(member, key, message.get(key) or getattr(member, key))
-            kind = EventKind(message["kind"])
-            if kind is EventKind.ARRIVED and self.engine.barrier and self.barrier_since is None:
-                self.barrier_since = time.monotonic()
-            self._apply(self.engine.apply(Event(kind, name, message.get("reason", ""),
-                                                message.get("epoch", -1))))
-
-    def _check_barrier_timeout(self) -> None:
-        timeout = self.options.barrier_timeout
-        if timeout is None or self.barrier_since is None or self.engine.finished:
-            return
-        if time.monotonic() - self.barrier_since >= timeout:
-            self.barrier_since = None
-            short = self.path.rpartition(".")[2]
-            reason = str(BarrierTimeout(short, timeout, self.engine.not_arrived()))
-            log.warning("%s", reason)
-            self._apply(self.engine.barrier_timed_out(reason))
+            self.driver.event(Event(EventKind(message["kind"]), name,
+                                    message.get("reason", ""), message.get("epoch", -1)))
 
     def _check_crashed(self) -> None:
         ended = [i for i, f in self.ended.items()
@@ -206,24 +195,19 @@ class LiveGroup:
                     "(crashed, timed out, or cancelled)")))
 
     def _apply(self, actions: list[Action]) -> None:
-        for action in actions:
-            if action.kind is ActionKind.RELEASE:
-                self.barrier_since = None
-                for member in action.members:  # to each box: a renamed member keeps its box
-                    self._post(member, {"op": "release", "epoch": action.epoch})
-            elif action.kind is ActionKind.STOP:
-                log.info("%s.%s stopped as %s: %s", self.path, action.member,
-                         action.state.value if action.state else "failed", action.reason)
-                self._post(action.member or "", {
-                    "op": "stop", "state": action.state.value if action.state else "failed",
-                    "reason": action.reason})
-            elif action.kind is ActionKind.RESTART:
-                self.barrier_since = None
-                self._post(action.member or "", {"op": "restart", "epoch": action.epoch})
-        for name, member in self.report.members.items():
-            member.state, member.reason = self.engine.states[name], self.engine.reasons[name]
-            member.attempts = self.engine.attempts[name]
-        self.report.state = self.engine.state
+        self.driver.carry_out(actions)
+
+    def _deliver(self, action: Action) -> None:
+        """Carry out one of the status engine's actions: a command in a member's box."""
+        if action.kind is ActionKind.RELEASE:
+            for member in action.members:  # to each box: a renamed member keeps its box
+                self._post(member, {"op": "release", "epoch": action.epoch})
+        elif action.kind is ActionKind.STOP:
+            self._post(action.member or "", {
+                "op": "stop", "state": action.state.value if action.state else "failed",
+                "reason": action.reason})
+        elif action.kind is ActionKind.RESTART:
+            self._post(action.member or "", {"op": "restart", "epoch": action.epoch})
 
     def _post(self, member: str, message: dict[str, Any]) -> None:
         self.channel.post(commands_box(self.names.index(member)), message)
@@ -278,6 +262,19 @@ class LiveGroup:
                        f"{', '.join(self.names)}",
                        f"call the {lead} task inside the block, or pass lead= the name of one "
                        f"of: {', '.join(sorted(self.calls))}")
+
+
+def _run_id() -> str:
+    from prefect.context import FlowRunContext
+
+    context = FlowRunContext.get()
+    return str(context.flow_run.id) if context is not None and context.flow_run else ""
+
+
+def _hook() -> Any:
+    from groupplug.plugins import get_plugin_manager
+
+    return get_plugin_manager().hook
 
 
 def _done(future: Any) -> bool:

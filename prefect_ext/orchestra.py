@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from groupplug.exceptions import BarrierTimeout
+from groupplug.driver import GroupDriver
 from groupplug.spec import Group, Task
 from groupplug.states import MemberState
 from groupplug.status import Action, ActionKind, Event, EventKind, GroupEngine
@@ -52,8 +51,8 @@ class _Orchestra:
         self.index = {t.name: i for i, t in enumerate(group.tasks)}
         self.by_box = {events_box(i): t.name for i, t in enumerate(group.tasks)}
         self.futures: dict[str, Any] = {}
-        self.barrier_since: float | None = None
         self.cursor: dict[str, int] = {}
+        self.driver = group_driver(ctx, path, engine, group.barrier_timeout, self._deliver)
 
     def run(self) -> None:
         try:
@@ -61,7 +60,7 @@ class _Orchestra:
             while not self.engine.finished:
                 for box, message in self.channel.read(list(self.by_box), self.cursor, 0.1):
                     self._event(self.by_box[box], message)
-                self._check_barrier_timeout()
+                self.driver.tick()
                 self._check_crashed()
                 self._submit_ready()
             self._wait_members()
@@ -80,8 +79,8 @@ class _Orchestra:
             inside = [i for i in t.inputs if i in self.index and i != t.name]
             bad = [i for i in inside if states[i].finished and states[i] != MemberState.SUCCEEDED]
             if bad:
-                self._apply(self.engine.apply(Event(EventKind.UPSTREAM_FAILED, t.name,
-                                                    f"input {bad[0]} did not succeed")))
+                self.driver.event(Event(EventKind.UPSTREAM_FAILED, t.name,
+                                        f"input {bad[0]} did not succeed"))
                 continue
             if any(states[i] is not MemberState.SUCCEEDED for i in inside):
                 continue
@@ -119,25 +118,24 @@ class _Orchestra:
         report.setup_finished_at = message.get("setup_finished_at") or report.setup_finished_at
         report.started_at = message.get("started_at") or report.started_at
         report.finished_at = message.get("finished_at") or report.finished_at
-        if kind is EventKind.ARRIVED and self.engine.barrier and self.barrier_since is None:
-            self.barrier_since = time.monotonic()
-        event = Event(kind, member, message.get("reason", ""), message.get("epoch", -1))
-        self._apply(self.engine.apply(event))
+        self.driver.event(Event(kind, member, message.get("reason", ""),
+                                message.get("epoch", -1)))
 
-    def _apply(self, actions: list[Action]) -> None:
-        _apply(self.ctx, self.path, self.group, self.engine, actions, self.channel, self.index)
-        if any(a.kind in (ActionKind.RELEASE, ActionKind.RESTART) for a in actions):
-            self.barrier_since = None
-
-    def _check_barrier_timeout(self) -> None:
-        timeout = self.group.barrier_timeout
-        if timeout is None or self.barrier_since is None or self.engine.finished:
-            return
-        if time.monotonic() - self.barrier_since >= timeout:
-            self.barrier_since = None
-            reason = str(BarrierTimeout(self.group.name, timeout, self.engine.not_arrived()))
-            log.warning("%s", reason)
-            self._apply(self.engine.barrier_timed_out(reason))
+    def _deliver(self, action: Action) -> None:
+        """Carry out one of the status engine's actions: a command on the group's channel."""
+        if action.kind is ActionKind.RELEASE:
+            release = {"op": "release", "epoch": action.epoch, "members": list(action.members)}
+            if len(action.members) == 1:  # no barrier: wake that member alone, not everyone
+                self.channel.post(commands_box(self.index[action.members[0]]), release)
+            else:
+                self.channel.post(BROADCAST, release)
+        elif action.kind is ActionKind.STOP:
+            self.channel.post(commands_box(self.index[action.member or ""]), {
+                "op": "stop", "state": action.state.value if action.state else "failed",
+                "reason": action.reason})
+        elif action.kind is ActionKind.RESTART:
+            self.channel.post(commands_box(self.index[action.member or ""]),
+                              {"op": "restart", "epoch": action.epoch})
 
     def _check_crashed(self) -> None:
         ended = [n for n, f in self.futures.items()
@@ -151,8 +149,8 @@ class _Orchestra:
             state = self.futures[name].state
             if not self.engine.states[name].finished:
                 # The task ended without reporting (crashed worker, timeout): it failed.
-                self._apply(self.engine.apply(Event(
-                    EventKind.FAILED, name, f"task run {state.name}: {state.message}")))
+                self.driver.event(Event(EventKind.FAILED, name,
+                                        f"task run {state.name}: {state.message}"))
 
     def _wait_members(self) -> None:
         from prefect.futures import wait
@@ -174,43 +172,11 @@ def _done(future: Any) -> bool:
     return bool(future.state.is_final())
 
 
-def _apply(ctx: _Context, path: str, group: Group, engine: GroupEngine, actions: list[Action],
-           channel: Any, index: Mapping[str, int]) -> None:
-    for action in actions:
-        if action.kind is ActionKind.RELEASE and channel is not None:
-            if len(action.members) > 1:
-                log.info("group %s: barrier epoch %d released for %s", path, action.epoch,
-                         ", ".join(action.members))
-            release = {"op": "release", "epoch": action.epoch, "members": list(action.members)}
-            if len(action.members) == 1:  # no barrier: wake that member alone, not everyone
-                channel.post(commands_box(index[action.members[0]]), release)
-            else:
-                channel.post(BROADCAST, release)
-        elif action.kind is ActionKind.STOP and channel is not None:
-            log.info("%s.%s stopped as %s: %s", path, action.member, action.state,
-                     action.reason)
-            channel.post(commands_box(index[action.member or ""]), {
-                "op": "stop", "state": action.state.value if action.state else "failed",
-                "reason": action.reason})
-        elif action.kind is ActionKind.RESTART and channel is not None:
-            channel.post(commands_box(index[action.member or ""]),
-                         {"op": "restart", "epoch": action.epoch})
-    _sync(ctx, path, engine)
-
-
-def _sync(ctx: _Context, path: str, engine: GroupEngine) -> None:
-    report = ctx.report.groups[path]
-    for name, member in report.members.items():
-        new = engine.states[name]
-        if member.state is not new:
-            ctx.hook.groupplug_member_state_changed(run_id=ctx.report.run_id, group=path,
-                                                    member=name, old=member.state, new=new,
-                                                    reason=engine.reasons[name])
-        member.state, member.reason = new, engine.reasons[name]
-        member.attempts = engine.attempts[name]
-    if report.state is not engine.state:
-        ctx.hook.groupplug_group_state_changed(run_id=ctx.report.run_id, group=path,
-                                               old=report.state, new=engine.state)
-        report.state = engine.state
-    if ctx.options.on_update is not None:
-        ctx.options.on_update(ctx.report)
+def group_driver(ctx: _Context, path: str, engine: GroupEngine, barrier_timeout: float | None,
+                 deliver: Any) -> GroupDriver:
+    """The core driver of one group of this run: its report, the run's hooks and live view."""
+    options = ctx.options
+    on_change = (lambda: options.on_update(ctx.report)) if options.on_update else None
+    return GroupDriver(path, engine, ctx.report.groups[path], deliver,
+                       barrier_timeout=barrier_timeout, run_id=ctx.report.run_id,
+                       hook=ctx.hook, on_change=on_change)
