@@ -279,6 +279,10 @@ class GroupWatch:
         elif state in WAITING_TI and before in RUNNING_TI:
             early.append(Event(EventKind.RETRYING, key, "retrying"))
             self.tries[key] = self.tries.get(key, 1) + 1
+        elif state in ("up_for_retry", "restarting") and before is None:
+            # First seen between two tries (it failed before this watch began): nothing of
+            # this member's to restart, but the group is in a later epoch.
+            self.tries[key] = max(self.tries.get(key, 1), 2)
         elif state in FINAL_TI:
             finals.append(Event(FINAL_TI[state], key))
 

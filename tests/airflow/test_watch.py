@@ -156,3 +156,10 @@ def test_a_retry_between_two_reads_is_seen_from_try_numbers():
     late = GroupWatch(INFO)  # started after the lead's retry: no restart, but its epoch counts
     assert late.verdict("w1", late.update(running, tries={"lead": 2})) is None
     assert late.epoch_of_others("w1") == 2 and late.epoch_of_others("lead") == 1
+
+
+def test_a_member_first_seen_between_tries_puts_the_group_in_a_later_epoch():
+    watch = GroupWatch(STRICT)
+    actions = watch.update({"g.lead": "running", "g.w1": "up_for_retry", "g.w2": "running"})
+    assert watch.verdict("lead", actions) is None  # nothing of the lead's ran in epoch 1 yet
+    assert watch.epoch_of_others("lead") == 2
