@@ -215,21 +215,16 @@ class group:  # noqa: N801 - used like a function, as prefect.flow is
                 "call a @task (or member(...)) inside the block, or nest groups in it")])
         return rollup(direct)
 
-    def _counts(self, report: GroupReport) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for member in [*report.members.values(),
-                       *(m for r in self._children.values() for m in r.members.values())]:
-            counts[member.state.value] = counts.get(member.state.value, 0) + 1
-        return dict(sorted(counts.items()))
-
     def _message(self, report: GroupReport) -> str:
-        return f"group {report.state.value}; lead {report.lead}; {self._counts(report)}"
+        from .rollup import final_message
+
+        return final_message(self.path, report, self._children)
 
     def _publish(self, report: GroupReport) -> None:
         from .rollup import publish_group
 
         try:
-            publish_group(self.path, report, self._counts(report))
+            publish_group(self.path, report, children=self._children)
         except Exception as exc:  # noqa: BLE001 - a lost artifact must not hide the outcome
             import logging
 

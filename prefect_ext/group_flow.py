@@ -176,7 +176,13 @@ def _group_body(key: str) -> Any:
         _run_members(ctx, path, group)
     _run_side_by_side(ctx, group.children, path)
     roll_up_parents(ctx.report, ctx.runnable)
-    return _final_state(ctx.report.groups[path])
+    report = ctx.report.groups[path]
+    below = {p: g for p, g in ctx.report.groups.items() if p.startswith(path + ".")}
+    if below and not group.tasks and ctx.options.publish:  # a parent: its roll-up artifact
+        from .rollup import publish_group
+
+        publish_group(path, report, children=below)
+    return _final_state(path, report, below)
 
 
 def _run_node(ctx: _Context, path: str, group: Group) -> None:
@@ -205,13 +211,12 @@ def _run_node(ctx: _Context, path: str, group: Group) -> None:
             report.state = GroupState.FAILED
 
 
-def _final_state(group: GroupReport) -> Any:
+def _final_state(path: str, group: GroupReport, below: Mapping[str, GroupReport]) -> Any:
     from prefect.states import Completed, Failed
 
-    counts: dict[str, int] = {}
-    for member in group.members.values():
-        counts[member.state.value] = counts.get(member.state.value, 0) + 1
-    message = f"group {group.state.value}; lead {group.lead}; {counts}"
+    from .rollup import final_message
+
+    message = final_message(path, group, below)
     return Completed(message=message) if group.state in _SATISFIED else Failed(message=message)
 
 

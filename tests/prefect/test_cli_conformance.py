@@ -46,8 +46,6 @@ def test_scenario_yaml_through_the_cli(scenario, tmp_path, prefect_server, monke
     print(f"{scenario.id}: prefect via CLI {took:.1f}s, local {time.monotonic() - began:.1f}s")
 
 
-@pytest.mark.xfail(strict=True, reason="native groups do not call "
-                   "groupplug.prefect.registry.record yet (prefect_ext/authoring.py group._end)")
 @pytest.mark.parametrize("scenario", SCENARIOS[:3], ids=[s.id for s in SCENARIOS[:3]])
 def test_scenario_flow_file_through_the_cli(scenario, tmp_path, prefect_server, monkeypatch,
                                             capsys):

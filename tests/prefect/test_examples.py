@@ -13,10 +13,6 @@ import pytest
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
 FLOWS = ROOT / "examples" / "flows"
-#: Until groups hand their reports to ``groupplug.prefect.registry.record`` when they end
-#: (``prefect_ext/authoring.py``, ``group._end``), a flow file's report has no groups.
-NO_RECORD = pytest.mark.xfail(
-    strict=True, reason="native groups do not call groupplug.prefect.registry.record yet")
 
 
 def run_example(target: str):
@@ -67,7 +63,6 @@ def test_async_group_cancels_the_heartbeat(prefect_server):
     assert {"train.load[0]", "train.load[2]", "train.train"} <= set(tasks)
 
 
-@NO_RECORD
 def test_flow_file_report_has_every_group(prefect_server):
     report, _, _ = run_example("nested_pipeline.py:pipeline")
     assert report.state == "succeeded"
@@ -81,7 +76,6 @@ def test_flow_file_report_has_every_group(prefect_server):
     assert report.counts("ml-pipeline") == {"succeeded": 8}
 
 
-@NO_RECORD
 def test_cli_runs_an_example_flow_file(tmp_path):
     env = {**os.environ, "GROUPPLUG_PREFECT_HOME": str(tmp_path / "home")}
     env.pop("PREFECT_API_URL", None)

@@ -125,3 +125,31 @@ def test_flow_failing_outside_its_groups_is_a_failed_run(prefect_server):
     assert report.state == "failed"
     assert "RuntimeError: the flow body failed after its groups" in report.flow_message
     assert report.to_json()["flow_run"]["state"] == "Failed"
+
+
+def test_a_yaml_parent_group_ends_with_its_childrens_roll_up(prefect_server, tmp_path):
+    from prefect.client.orchestration import get_client
+
+    from groupplug.loader import load_workflow
+    from groupplug.prefect.group_flow import workflow_flow
+    from groupplug.prefect.rollup import artifact_key
+
+    spec = tmp_path / "w.yaml"
+    spec.write_text("workflow:\n  name: yaml-rollup\n  groups:\n  - name: yamlparent\n"
+                    "    groups:\n    - name: ok\n      tasks:\n"
+                    "      - {name: a, command: 'true'}\n"
+                    "    - name: bad\n      tasks:\n      - {name: b, command: 'exit 1'}\n")
+    state = workflow_flow(load_workflow(spec))(return_state=True)
+    assert state.is_failed()
+    with get_client(sync_client=True) as client:
+        runs = client.request("POST", "/flow_runs/filter", json={
+            "flow_runs": {"parent_flow_run_id": {"any_": [str(
+                state.state_details.flow_run_id)]}}}).json()
+        found = client.request("POST", "/artifacts/filter", json={
+            "artifacts": {"key": {"any_": [artifact_key("yamlparent")]}}}).json()
+    parent = next(r for r in runs if r["name"] and r["state"]["message"].startswith(
+        "group yamlparent"))
+    assert parent["state"]["message"] == (
+        "group yamlparent failed; groups: ok succeeded, bad failed; "
+        "members: {'failed': 1, 'succeeded': 1}")
+    assert len(found) == 1 and '"group": "yamlparent.bad"' in found[0]["data"]
