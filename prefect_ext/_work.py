@@ -135,11 +135,25 @@ class _PipeLogHandler(logging.Handler):
             pass
 
 
+def _close_inherited(keep: int) -> None:
+    """Close every descriptor the fork copied but this child's pipe and 0-2.
+
+    Other threads of the parent open pipes all the time (a member's ``sh -c`` output, other
+    members' pipes): a copy kept open here hides their end, so a shell member whose output pipe
+    leaked into this child read until this child died (seen: a lead's ``sleep 1`` ending only
+    when a forked worker's ``sleep 120`` did). ``exec`` would close them (``O_CLOEXEC``); a fork
+    that runs Python on does not.
+    """
+    os.closerange(3, keep)
+    os.closerange(keep + 1, os.sysconf("SC_OPEN_MAX"))
+
+
 def _child(conn: Any, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]):
     import cloudpickle
     from prefect.logging.handlers import APILogHandler
 
     os.setpgid(0, 0)  # the group's stop takes down whatever the body started
+    _close_inherited(keep=conn.fileno())
     forward = _PipeLogHandler(conn)
     APILogHandler.emit = lambda self, record: forward.emit(record)  # type: ignore[method-assign]
     current_body.set(_ChildBody(conn))
