@@ -39,8 +39,10 @@ POLL_INTERVAL = float(os.environ.get("GROUPPLUG_AIRFLOW_POLL_SECONDS", "1.0"))
 RESUME_METHOD = "groupplug_resume"
 #: Seconds between the last gang member arriving and all of them starting together.
 GANG_MARGIN = 3.0
-#: In groups with retries, members' try numbers are read every this many polls.
-TRY_EVERY = 5
+#: In groups whose watched members have retries, their try numbers are read every this many
+#: polls (an extra call): Airflow retries at once with retry_delay=0, often between two state
+#: reads, and only the try number then shows the retry. Groups without retries pay nothing.
+TRY_EVERY = 1
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +61,8 @@ class GroupReader:
         self.watch = GroupWatch(info)
         self._ids = info.watched_ids(key)
         self._lock = threading.Lock()  # the main thread and the watcher both poll at times
-        # Members whose retries restart this one publish their try (XCom); read at the first
-        # poll and every TRY_EVERY polls after, only in groups whose members have retries.
+        # Members whose retries restart this one publish their try (XCom); read every
+        # TRY_EVERY polls, only in groups whose members have retries.
         watched = {base_name(key), info.lead} if info.ignore_nonlead_status else set(info.members)
         self._try_ids = {n: info.mains[n] for n in watched
                          if info.retries.get(n) and n not in info.mapped}
