@@ -252,6 +252,15 @@ class group(authoring.group):  # noqa: N801 - used like a function, as TaskGroup
         return {p: r for p, r in rendered.items()
                 if p == self.path or p.startswith(self.path + ".")}
 
+    @property
+    def leaves(self) -> list[Any]:
+        """What runs last: the exit gates (``task << group`` waits for the group's state)."""
+        return self.gates
+
+    def update_relative(self, other: Any, upstream: bool = True, edge_modifier: Any = None
+                        ) -> None:
+        """Airflow's ``task >> group`` calls this before wiring to :attr:`roots`: no-op."""
+
     def __rshift__(self, other: Any) -> Any:
         targets = other.roots if isinstance(other, group) else other
         for gate in self.gates:

@@ -93,6 +93,22 @@ def test_groups_chain_through_gates():
     assert "a.__gate__" in made.get_task("b.fit").upstream_task_ids
 
 
+def test_plain_tasks_and_taskflow_outputs_chain_to_and_from_a_group():
+    with DAG("chain_plain", schedule=None) as made:
+        @task
+        def download():
+            return 1
+
+        out = download()
+        with group("train", lead="a") as train:
+            member("a", "true")
+            member("b", "true")
+        after = EmptyOperator(task_id="after")
+        out >> train >> after
+    assert {"train.a__setup", "train.b__setup"} <= made.task_dict["download"].downstream_task_ids
+    assert made.task_dict["after"].upstream_task_ids == {"train.__gate__"}
+
+
 def test_a_mapped_lead_is_a_parse_time_error():
     with pytest.raises(GroupplugValueError, match="'shard' is a mapped task"):
         with DAG("native_mapped_lead", schedule=None):
