@@ -8,6 +8,8 @@ here means one file changes when Airflow moves them again.
 
 from __future__ import annotations
 
+from typing import Any
+
 from groupplug.exceptions import MissingExtraError
 
 
@@ -26,3 +28,17 @@ def current_dag():  # noqa: ANN201 - airflow.sdk.DAG | None, imported lazily
     from airflow.sdk.definitions._internal.contextmanager import DagContext
 
     return DagContext.get_current()
+
+
+def is_mapped(op: Any) -> bool:
+    """Whether ``op`` is an ``.expand()``ed task (Airflow 3 moved MappedOperator to the SDK)."""
+    from airflow.sdk.definitions.mappedoperator import MappedOperator
+
+    return isinstance(op, MappedOperator)
+
+
+def operator_retries(op: Any) -> int:
+    """An operator's retries; a mapped one keeps them among its partial kwargs."""
+    if is_mapped(op):
+        return op.partial_kwargs.get("retries") or 0
+    return op.retries or 0

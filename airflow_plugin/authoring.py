@@ -54,7 +54,7 @@ from groupplug import authoring
 from groupplug.exceptions import GroupplugValueError, Problem
 from groupplug.spec import Task, freeze
 
-from ._compat import current_dag
+from ._compat import current_dag, operator_retries
 
 SPEC_MARK = "_groupplug_spec"  # what member() said about its operator (setup, lead, ...)
 SETUP_MARK = "_groupplug_setup_op"  # on a member: the operator that is its setup's first step
@@ -219,7 +219,7 @@ class group(authoring.group):  # noqa: N801 - used like a function, as TaskGroup
             name=name, native=op, lead=bool(spec.get("lead")), inputs=tuple(inputs),
             command=getattr(op, "command", None) if isinstance(op, ShellOperator) else None,
             setup=setup if isinstance(setup, str) else None,
-            setup_fn=setup if callable(setup) else None, retries=int(_retries(op)),
+            setup_fn=setup if callable(setup) else None, retries=int(operator_retries(op)),
             directives=freeze(authoring._directives(spec.get("directives"), where)))
 
     def _check_strays(self) -> None:
@@ -286,18 +286,6 @@ def _is_operator(value: Any) -> bool:
     from airflow.sdk.definitions._internal.abstractoperator import AbstractOperator
 
     return isinstance(value, AbstractOperator)
-
-
-def _is_mapped(op: Any) -> bool:
-    from airflow.sdk.definitions.mappedoperator import MappedOperator
-
-    return isinstance(op, MappedOperator)
-
-
-def _retries(op: Any) -> int:
-    if _is_mapped(op):
-        return op.partial_kwargs.get("retries") or 0
-    return op.retries or 0
 
 
 def member(

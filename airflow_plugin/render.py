@@ -25,6 +25,7 @@ from groupplug.graph import dependencies, selected_paths
 from groupplug.spec import Group, Workflow
 
 from . import naming
+from ._compat import is_mapped, operator_retries
 from .authoring import SETUP_MARK
 from .barrier import GroupBarrierOperator
 from .directives import operator_kwargs
@@ -183,9 +184,9 @@ def _wire(made: _Context, group: Group, path: str, prefix: str,
     info = GroupInfo(
         group=path, lead=lead, members=tuple(ops), mains={n: op.task_id for n, op in ops.items()},
         setups={n: naming.setup_id(prefix, n) for n, has in with_setup.items() if has},
-        barrier=barrier_task, mapped=tuple(n for n, op in ops.items() if _is_mapped(op)),
+        barrier=barrier_task, mapped=tuple(n for n, op in ops.items() if is_mapped(op)),
         ignore_nonlead_status=group.ignore_nonlead_status, barrier_on=barrier, gang=is_gang,
-        retries={n: int(_retries(op)) for n, op in ops.items()})
+        retries={n: int(operator_retries(op)) for n, op in ops.items()})
     if lead in info.mapped:
         raise GroupplugValueError([Problem(
             f"group({group.name!r}).lead", f"{lead!r} is a mapped task (.expand()): its "
@@ -243,22 +244,10 @@ def _apply_directives(op: Any, group: Group, path: str, task: Any) -> None:
     kwargs = operator_kwargs(group.member_directives(task),
                              where=f"group {path!r} member {task.name!r}")
     for key, value in kwargs.items():
-        if _is_mapped(op):
+        if is_mapped(op):
             op.partial_kwargs[key] = value
         else:
             setattr(op, key, value)
-
-
-def _is_mapped(op: Any) -> bool:
-    from airflow.sdk.definitions.mappedoperator import MappedOperator
-
-    return isinstance(op, MappedOperator)
-
-
-def _retries(op: Any) -> int:
-    if _is_mapped(op):
-        return op.partial_kwargs.get("retries") or 0
-    return op.retries or 0
 
 
 def _local(task_id: str, prefix: str) -> str:
