@@ -29,6 +29,11 @@ def reports(airflow_server, tmp_path_factory):
         dag_id = f"conformance_{scenario.id.replace('-', '_')}_{uuid.uuid4().hex[:4]}"
         runner.write_dag(airflow_server, workflow, dag_id, [])
         runs[scenario.id] = (workflow, dag_id)
+    return run_in_batches(client, runs)
+
+
+def run_in_batches(client, runs):
+    """Trigger ``{scenario id: (workflow, dag id)}`` BATCH at a time; the reports by id."""
     results = {}
     ids = list(runs)
     for start in range(0, len(ids), BATCH):

@@ -13,13 +13,12 @@ import uuid
 
 import pytest
 
-from groupplug.airflow import runner
 from groupplug.loader import load_workflow
 from groupplug.spec import Group
+from tests.airflow.test_conformance import run_in_batches
 from tests.core.conformance import SCENARIOS
 
 pytestmark = pytest.mark.slow
-BATCH = 6
 
 HEADER = '''from datetime import timedelta
 
@@ -81,18 +80,7 @@ def reports(airflow_server, tmp_path_factory):
         dag_id = f"pyconf_{scenario.id.replace('-', '_')}_{uuid.uuid4().hex[:4]}"
         (airflow_server.dags_folder / f"{dag_id}.py").write_text(python_dag(workflow, dag_id))
         runs[scenario.id] = (workflow, dag_id)
-    results = {}
-    ids = list(runs)
-    for start in range(0, len(ids), BATCH):
-        batch = ids[start:start + BATCH]
-        for scenario_id in batch:
-            client.wait_for_dag(runs[scenario_id][1], timeout=180)
-            client.trigger(runs[scenario_id][1], "conformance")
-        for scenario_id in batch:
-            workflow, dag_id = runs[scenario_id]
-            runner.follow(client, workflow, dag_id, "conformance", [], None, timeout=600)
-            results[scenario_id] = runner.read_report(client, workflow, dag_id, "conformance", [])
-    return results
+    return run_in_batches(client, runs)
 
 
 def test_python_dag_source_is_a_grouped_dag_of_tasks(tmp_path):
