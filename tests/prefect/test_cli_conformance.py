@@ -46,7 +46,7 @@ def test_scenario_yaml_through_the_cli(scenario, tmp_path, prefect_server, monke
     print(f"{scenario.id}: prefect via CLI {took:.1f}s, local {time.monotonic() - began:.1f}s")
 
 
-@pytest.mark.parametrize("scenario", SCENARIOS[:3], ids=[s.id for s in SCENARIOS[:3]])
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.id for s in SCENARIOS])
 def test_scenario_flow_file_through_the_cli(scenario, tmp_path, prefect_server, monkeypatch,
                                             capsys):
     spec = tmp_path / "spec.yaml"
