@@ -1,4 +1,4 @@
-"""The barrier rule (DESIGN section 4) as two pure functions over arrivals and departures.
+"""The barrier's clock (DESIGN section 4): when a barrier that has not released times out.
 
 Every member runs its setup, then *arrives*. The barrier of an epoch releases when every member
 that has not left has arrived; a member that finishes or fails before arriving *leaves*, so the
@@ -9,28 +9,13 @@ group's channel on Prefect, task-instance states on Airflow), so there is no sep
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from .exceptions import BarrierTimeout
 
 if TYPE_CHECKING:
     from .status import Action, Event, GroupEngine
-
-
-def barrier_released(
-    members: Collection[str], arrived: Collection[str], left: Collection[str]
-) -> bool:
-    """True when every member that has not left has arrived (and at least one has arrived)."""
-    waiting_for = [m for m in members if m not in left and m not in arrived]
-    return not waiting_for and any(m in arrived for m in members)
-
-
-def missing_members(
-    members: Iterable[str], arrived: Collection[str], left: Collection[str]
-) -> list[str]:
-    """Members still expected at the barrier, in member order."""
-    return [m for m in members if m not in arrived and m not in left]
 
 
 class BarrierClock:
