@@ -8,6 +8,7 @@ member under ``log_dir``; the run's story goes to the ``groupplug.runner`` logge
 
 from __future__ import annotations
 
+import functools
 import logging
 import queue
 import tempfile
@@ -93,12 +94,11 @@ class LocalRunner:
     # ----------------------------------------------------------------------------- set-up
     def _new_run(self, planned: PlannedGroup) -> _GroupRun:
         engine = GroupEngine.from_group(planned.group, name=planned.path)
-        run = _GroupRun(planned, GroupDriver(
-            planned.path, engine, self.report.groups[planned.path], lambda action: None,
+        return _GroupRun(planned, GroupDriver(
+            planned.path, engine, self.report.groups[planned.path],
+            functools.partial(self._deliver, planned.path),
             barrier_timeout=planned.group.barrier_timeout, run_id=self.run_id,
             on_change=self._changed))
-        run.driver.deliver = lambda action, _run=run: self._deliver(_run, action)
-        return run
 
     def _initial_report(self) -> RunReport:
         report = RunReport(self.workflow.name, "local", run_id=self.run_id)
@@ -213,8 +213,9 @@ class LocalRunner:
     def _apply(self, run: _GroupRun, actions: list[Action]) -> None:
         run.driver.carry_out(actions)
 
-    def _deliver(self, run: _GroupRun, action: Action) -> None:
-        """Carry out one of the status engine's actions on the local members."""
+    def _deliver(self, path: str, action: Action) -> None:
+        """Carry out one of the status engine's actions on the local members of ``path``."""
+        run = self._runs[path]
         if action.kind is ActionKind.RELEASE:
             for name in action.members:
                 run.members[name].release()
