@@ -28,7 +28,8 @@ def test_group_runs_as_a_subflow_and_the_lead_stops_the_others(prefect_server):
     assert train.state is GroupState.SUCCEEDED and evaluate.state is GroupState.SUCCEEDED
     worker = train.report.members["worker"]
     assert (worker.state, worker.reason) == (MemberState.SUCCEEDED, "lead finished")
-    assert worker.finished_at - train.report.members["master"].finished_at < 5
+    # Stopped, not run to its end (600 s); the bound leaves room for a loaded machine.
+    assert worker.finished_at - train.report.members["master"].finished_at < 120
 
 
 def test_a_failed_group_makes_the_next_upstream_failed(prefect_server):
