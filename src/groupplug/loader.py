@@ -99,8 +99,22 @@ def loads_workflow(
 
 def dump_workflow(workflow: Workflow) -> str:
     """YAML that :func:`load_workflow` turns back into a workflow equal to ``workflow``."""
-    return yaml.safe_dump({"workflow": _workflow_data(workflow)}, sort_keys=False,
-                          allow_unicode=True, width=100)
+    return yaml.dump({"workflow": _workflow_data(workflow)}, Dumper=_Dumper, sort_keys=False,
+                     allow_unicode=True, width=100)
+
+
+class _Dumper(yaml.SafeDumper):
+    """Writes Unicode line breaks (NEL, LS, PS) as escapes: PyYAML writes them raw inside a
+    quoted scalar, where YAML folds them into spaces and the text would not load back equal."""
+
+
+def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
+    if any(ch in value for ch in "\x85\u2028\u2029"):
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style='"')
+    return dumper.represent_str(value)
+
+
+_Dumper.add_representer(str, _represent_str)
 
 
 # -- reading ---------------------------------------------------------------------------------

@@ -63,3 +63,12 @@ def test_dump_then_load_gives_an_equal_spec(workflow):
     assert validate(workflow) == []
     text = dump_workflow(workflow)
     assert loads_workflow(text) == workflow, text
+
+
+def test_unicode_line_breaks_in_text_survive_the_round_trip():
+    # Found by the property test: PyYAML wrote NEL raw inside a quoted scalar, read back as a space.
+    from groupplug.spec import Group, Task, Workflow
+
+    tooltip = "a\x85b\u2028c\u2029"
+    workflow = Workflow("w", (Group("g", (Task("t", command="true"),), tooltip=tooltip),))
+    assert loads_workflow(dump_workflow(workflow)) == workflow
