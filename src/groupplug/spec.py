@@ -61,6 +61,29 @@ class Task:
     #: The engine's own task object this member is (an Airflow operator, a Prefect task call);
     #: set by an adapter's authoring API, never by YAML. An engine runs it instead of a command.
     native: Any = field(default=None, compare=False, repr=False)
+    #: OSMO's argument-vector form: ``command: [prog, ...]`` (``argv``) plus ``args``, run with
+    #: no shell. ``command`` (a shell string) and ``argv`` are never both set.
+    argv: tuple[str, ...] | None = None
+    args: tuple[str, ...] = ()
+    #: Variables added to the member's environment (OSMO ``environment:``).
+    environment: FrozenDict = field(default_factory=FrozenDict)
+    #: Inline files written before the member starts, relative to its working directory.
+    files: tuple[TaskFile, ...] = ()
+    #: OSMO ``outputs:`` entries, kept as written (groupplug gives each task ``{{output}}``).
+    outputs: tuple[FrozenDict, ...] = ()
+    #: OSMO ``image:``: recorded; an engine that runs commands on the host warns it was not used.
+    image: str | None = None
+    #: The name of a workflow-level ``resources:`` entry (OSMO ``resource:``), already applied to
+    #: ``directives`` by the loader; kept so the file dumps back as written.
+    resource: str | None = None
+
+
+@dataclass(frozen=True)
+class TaskFile:
+    """An inline file (OSMO ``files: [{path, contents}]``) written before its task starts."""
+
+    path: str
+    contents: str
 
 
 @dataclass(frozen=True)
