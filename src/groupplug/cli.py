@@ -57,7 +57,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return {"validate": _validate, "show": _show, "run": _run}[args.command](args)
     except GroupplugValueError as exc:
         for problem in exc.problems:
-            print(f"{args.file}: {problem}", file=sys.stderr)
+            text = str(problem)  # a load error's path is the file already: name it once
+            where = "" if text.startswith(f"{args.file}:") else f"{args.file}: "
+            print(f"{where}{text}", file=sys.stderr)
         return EXIT_USAGE
     except GroupplugError as exc:
         print(f"groupplug: {exc}", file=sys.stderr)
@@ -88,7 +90,7 @@ def _validate(args: argparse.Namespace) -> int:
 def _show(args: argparse.Namespace) -> int:
     import yaml
 
-    from .directives import aggregate
+    from .directives import aggregate, format_directive
     from .loader import dump_workflow
     from .tree import spec_tree
 
@@ -101,8 +103,7 @@ def _show(args: argparse.Namespace) -> int:
 
     def describe(group: Any) -> str:
         totals = aggregate(group) if group.tasks else {}
-        return " ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
-                        for k, v in totals.items())
+        return " ".join(f"{k}={format_directive(k, v)}" for k, v in totals.items())
 
     print("\n".join(spec_tree(workflow, describe)))
     return EXIT_OK

@@ -175,3 +175,32 @@ def aggregate(group: Group) -> dict[str, Any]:
         hours = {n: float(d.get("walltime", 0.0)) for n, d in resolved.items()}
         totals["walltime"] = _longest_chain(_chain_order(group), hours)
     return totals
+
+
+def _trim(number: float) -> str:
+    return f"{number:.2f}".rstrip("0").rstrip(".")
+
+
+def format_directive(key: str, value: Any) -> str:
+    """A directive as a user writes it: memory in GB/MB/TB, walltime as ``1h30m``.
+
+    The normalised values (memory in GB, walltime in hours) are numbers without units; shown bare
+    they read wrong (``memory=9 walltime=1`` for ``8GB`` + ``1GB`` and ``1h``).
+    >>> format_directive("memory", 0.5), format_directive("walltime", 1.5)
+    ('512MB', '1h30m')
+    """
+    if key == "memory" and _is_number(value):
+        if 0 < value < 1:
+            return f"{_trim(value * 1024)}MB"
+        return f"{_trim(value / 1024)}TB" if value >= 1024 and value % 1024 == 0 else \
+            f"{_trim(value)}GB"
+    if key == "walltime" and _is_number(value):
+        seconds = round(value * 3600)
+        days, rest = divmod(seconds, 86400)
+        hours, rest = divmod(rest, 3600)
+        minutes, secs = divmod(rest, 60)
+        parts = [(days, "d"), (hours, "h"), (minutes, "m"), (secs, "s")]
+        return "".join(f"{n}{u}" for n, u in parts if n) or "0s"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)

@@ -38,6 +38,25 @@ def test_show_prints_leads_barriers_and_aggregated_directives():
     assert as_json["aggregated_directives"]["train"]["ngpu"] == 3
 
 
+def test_show_gives_directives_their_units():
+    result = groupplug("show", str(EXAMPLES / "directives.yaml"))
+    assert result.returncode == 0, result.stderr
+    ex = next(line for line in result.stdout.splitlines() if "── ex " in line)
+    assert "memory=9GB walltime=1h" in ex, ex  # 8GB + 1GB in parallel, 1h: not memory=9
+    analyze = next(line for line in result.stdout.splitlines() if "── analyze " in line)
+    assert "walltime=30m" in analyze, analyze
+
+
+def test_format_directive_reads_back_as_the_same_value():
+    from groupplug.directives import format_directive, memory_gb, walltime_hours
+
+    for gb in (0.5, 2.0, 9.0, 1536.0, 2048.0):
+        assert memory_gb(format_directive("memory", gb)) == gb
+    for hours in (0.5, 1.0, 1.5, 25.0, 2 + 1 / 3600):
+        assert abs(walltime_hours(format_directive("walltime", hours)) - hours) < 1e-9
+    assert format_directive("np", 4) == "4"
+
+
 def test_bad_spec_exits_2_with_one_line_per_problem(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text(
@@ -70,7 +89,9 @@ def test_unreadable_input_exits_2_without_traceback(tmp_path, content):
 
 
 def test_missing_file_and_unknown_engine_and_group_exit_2(tmp_path):
-    assert groupplug("validate", str(tmp_path / "nope.yaml")).returncode == 2
+    missing = groupplug("validate", str(tmp_path / "nope.yaml"))
+    assert missing.returncode == 2
+    assert missing.stderr.count("nope.yaml") == 1, missing.stderr  # the file named once
     result = groupplug("run", str(EXAMPLES / "training.yaml"), "--engine", "nosuch")
     assert result.returncode == 2 and "nosuch" in result.stderr
     result = groupplug("run", str(EXAMPLES / "training.yaml"), "-g", "nosuch")
