@@ -21,11 +21,24 @@ from .spec import Workflow
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
+def _version() -> str:
+    """The installed distribution's version (what pip installed), else the source tree's."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("groupplug")
+    except PackageNotFoundError:  # imported from a checkout that was never installed
+        from . import __version__
+
+        return __version__
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="groupplug", description="Group semantics (leads, barriers, directives) for workflows"
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log the run's story")
+    parser.add_argument("--version", action="version", version=f"groupplug {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
     validate = sub.add_parser("validate", help="check a workflow file; exit 2 on problems")
     validate.add_argument("file")
