@@ -27,6 +27,11 @@ class FrozenDict(dict):  # type: ignore[type-arg]
     def __repr__(self) -> str:
         return f"FrozenDict({dict.__repr__(self)})"
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # pickle/copy would refill the dict through __setitem__: rebuild it from its items
+        # instead (a member's task goes to a Dask worker or a spawned process that way).
+        return (type(self), (dict(self),))
+
 
 def freeze(value: Any) -> Any:
     """Deep-freeze mappings and lists into FrozenDict and tuples."""
@@ -142,6 +147,11 @@ class Workflow:
 
     name: str
     groups: tuple[Group, ...] = ()
+    #: OSMO's workflow-level ``resources:`` (named specs), as written; a task's ``resource:``
+    #: (or the ``default`` spec) is already applied to its directives by the loader.
+    resources: FrozenDict = field(default_factory=FrozenDict)
+    #: The file wrote task inputs in OSMO's form (``inputs: [{task: NAME}]``): the dump does too.
+    osmo_inputs: bool = field(default=False, compare=False)
 
     def walk(self) -> Iterator[tuple[str, Group]]:
         """Yield ``(dotted path, group)`` for every group, parents before children."""
