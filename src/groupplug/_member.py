@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ._process import ShellProcess
 from ._pyprocess import PythonProcess
+from .launch import LaunchError, prepare
 from .spec import Task
 from .status import Event, EventKind
 
@@ -20,10 +21,13 @@ Emit = Callable[[Event], None]
 
 
 class LocalMember:
-    def __init__(self, task: Task, group_path: str, log_path: Path, emit: Emit):
+    def __init__(self, task: Task, group_path: str, log_path: Path, emit: Emit,
+                 run_dir: Path | None = None):
         self.task = task
         self.group_path = group_path
         self.log_path = log_path
+        #: The run's directory ({{output}}, {{input:N}}; see :mod:`groupplug.launch`).
+        self.run_dir = run_dir if run_dir is not None else log_path.parent
         self._emit = emit
         self._released = threading.Event()
         self._wakeup = threading.Event()  # interrupts a retry delay
@@ -82,7 +86,7 @@ class LocalMember:
             return False
         if self.task.setup or self.task.setup_fn:
             self._emit(Event(EventKind.SETUP_STARTED, self.task.name))
-            rc, why = self._work(self.task.setup, self.task.setup_fn, "setup")
+            rc, why = self._work("setup", self.task.setup_fn, "setup")
             if self._stopped:
                 return False
             if rc != 0:
@@ -108,7 +112,7 @@ class LocalMember:
             attempts += 1
             self.started_at = time.time()
             self._emit(Event(EventKind.STARTED, name))
-            rc, why = self._work(self.task.command, self.task.fn, f"attempt {attempts}")
+            rc, why = self._work("main", self.task.fn, f"attempt {attempts}")
             if self._stopped:
                 return
             restart = self._take_restart()
@@ -143,20 +147,31 @@ class LocalMember:
         self.finished_at = time.time()
         self._emit(Event(kind, self.task.name, reason))
 
-    def _work(self, command: str | None, fn: object, label: str) -> tuple[int, str]:
-        """Run the shell command or the Python callable; ``(exit code, why it failed)``."""
-        if command is None and fn is None:  # validation refuses such a task: never run a stub
-            raise RuntimeError(f"{self.group_path}.{self.task.name} has nothing to run")
-        what = command if fn is None else getattr(fn, "__qualname__", repr(fn))
+    def _work(self, step: str, fn: object, label: str) -> tuple[int, str]:
+        """Run the step's command or the Python callable; ``(exit code, why it failed)``."""
+        task = self.task
+        if fn is None and task.command is None and not task.argv and step == "main":
+            # validation refuses such a task: never run a stub
+            raise RuntimeError(f"{self.group_path}.{task.name} has nothing to run")
+        launch = None
+        if fn is None:
+            try:  # tokens, files and the image warning, where the member runs
+                launch = prepare(task, run_dir=self.run_dir, step=step)
+            except LaunchError as error:
+                return self._cannot_start(label, str(error))
+        what = launch.describe() if launch else getattr(fn, "__qualname__", repr(fn))
         with open(self.log_path, "a") as log:
             log.write(f"--- groupplug: {label}: {what}\n")
         with self._lock:
             if self._stopped:
                 return -1, "stopped"
-            if fn is None:
-                self._process = ShellProcess(command or "", self.log_path)
-            else:
-                self._process = PythonProcess(fn, self.log_path)  # type: ignore[arg-type]
+            try:
+                if launch is not None:
+                    self._process = ShellProcess(launch, self.log_path)
+                else:
+                    self._process = PythonProcess(fn, self.log_path)  # type: ignore[arg-type]
+            except LaunchError as error:
+                return self._cannot_start(label, str(error))
             process = self._process
         rc = process.wait()
         with self._lock:
@@ -166,3 +181,9 @@ class LocalMember:
                 self.result = process.result
             return rc, process.error or f"exit {rc}"
         return rc, f"exit {rc}"
+
+    def _cannot_start(self, label: str, message: str) -> tuple[int, str]:
+        """A step that cannot start fails like a command that exits 127 (not found)."""
+        with open(self.log_path, "a") as log:
+            log.write(f"--- groupplug: {label}: cannot start: {message}\n")
+        return 127, message

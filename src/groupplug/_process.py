@@ -1,4 +1,4 @@
-"""Shell commands in their own process group, so stopping a member stops everything it started."""
+"""Member commands in their own process group, so stopping a member stops everything it started."""
 
 from __future__ import annotations
 
@@ -8,25 +8,21 @@ import subprocess
 import threading
 from pathlib import Path
 
+from .launch import Launch, popen
+
 #: Seconds a stopped command gets between SIGTERM and SIGKILL.
 KILL_GRACE = 2.0
 
 
 class ShellProcess:
-    """``sh -c command`` with the caller's environment, output appended to ``log_path``."""
+    """A :class:`~groupplug.launch.Launch` (a string: ``sh -c`` it), output appended to
+    ``log_path``. A program that cannot start raises :class:`~groupplug.launch.LaunchError`."""
 
-    def __init__(self, command: str, log_path: Path, env: dict[str, str] | None = None):
+    def __init__(self, command: str | Launch, log_path: Path):
         self._lock = threading.Lock()
         self._killed = False
         with open(log_path, "ab") as log:
-            self.popen = subprocess.Popen(
-                ["sh", "-c", command],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                env=env,
-            )
+            self.popen = popen(command, stdout=log, stderr=subprocess.STDOUT)
 
     def wait(self) -> int:
         return self.popen.wait()

@@ -3,7 +3,10 @@
 Groups run in dependency order, members of a group concurrently as ``sh -c`` subprocesses (each in
 its own process group), through :class:`groupplug.status.GroupEngine`: setup, barrier, main work,
 retries, leads stopping the others, upstream failure. Member output goes to one log file per
-member under ``log_dir``; the run's story goes to the ``groupplug.runner`` logger.
+member under ``log_dir``; the run's story goes to the ``groupplug.runner`` logger. ``log_dir`` is
+also the run's directory for OSMO's tokens: ``{{output}}`` of task ``t`` is ``log_dir/outputs/t``
+(:mod:`groupplug.launch`); a run given the same ``log_dir`` again sees earlier runs' outputs,
+so a selected group can read what an unselected one wrote before.
 """
 
 from __future__ import annotations
@@ -178,6 +181,7 @@ class LocalRunner:
                 path,
                 self.log_dir / f"{path}.{task.name}.log",
                 emit=lambda event, _p=path: self._events.put((_p, event)),
+                run_dir=self.log_dir,
             )
             run.members[task.name] = member
         for member in run.members.values():

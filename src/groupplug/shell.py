@@ -1,4 +1,5 @@
-"""A shell command in its own process group, its output in a logger, stoppable from outside.
+"""A command (``sh -c`` or an argument vector) in its own process group, its output in a
+logger, stoppable from outside.
 
 Stopping kills the whole process group (``sh -c`` and everything it started), so a stopped member
 leaves nothing running on the worker, whatever the executor.
@@ -13,23 +14,25 @@ import subprocess
 import threading
 from collections.abc import Callable
 
+from .launch import Launch, popen
+
 KILL_GRACE = 2.0
 
 
 def run_watched(
-    command: str,
+    command: str | Launch,
     log: logging.Logger,
     should_stop: Callable[[], str | None],
     poll_interval: float = 0.5,
 ) -> tuple[int | None, str | None]:
-    """Run ``command``; ``(exit code, None)`` when it ends, ``(None, why)`` when stopped.
+    """Run ``command`` (a :class:`~groupplug.launch.Launch`, or a string for ``sh -c``);
+    ``(exit code, None)`` when it ends, ``(None, why)`` when stopped.
 
     ``should_stop`` is asked every ``poll_interval`` seconds; a non-empty answer stops the command.
+    A program that cannot start raises :class:`~groupplug.launch.LaunchError`.
     """
-    proc = subprocess.Popen(
-        ["sh", "-c", command], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, start_new_session=True, text=True, errors="replace",
-    )
+    proc = popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                 errors="replace")
     reader = threading.Thread(target=_pump, args=(proc, log), daemon=True)
     reader.start()
     try:

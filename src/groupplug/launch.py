@@ -1,0 +1,225 @@
+"""What one step of a member executes, the same on every engine: argv, environment, directory.
+
+Every engine calls :func:`prepare` where the member runs (the local runner's member thread, the
+Airflow task process, the Prefect task), just before each step (the setup, every attempt of the
+command), and starts the :class:`Launch` it returns with :func:`popen`.
+
+- ``command`` (one string) runs as ``sh -c command``; OSMO's ``command: [prog, ...]`` plus
+  ``args`` runs as that argument vector, with no shell: ``$HOME`` or ``;`` in an argument stay
+  as written.
+- ``environment`` is added to the environment the engine gives the member.
+- OSMO's tokens: ``{{output}}`` is this task's output directory, ``RUN_DIR/outputs/<task>``
+  (created before the task starts); ``{{input:N}}`` is the output directory of the task's
+  N-th input (``inputs[N]``), which must already exist. They are resolved in the command,
+  ``argv``, ``args``, the setup command, environment values and inline files' paths and
+  contents. Any other ``{{...}}`` is an error naming the task and the token (the loader refuses
+  them first; this is the last line). The run directory is one per workflow run, shared by the
+  members of that run: :func:`engine_run_dir` for Airflow and Prefect, the run's log directory
+  on the local engine. Members on machines that do not share it (Celery workers on other hosts
+  without a shared ``GROUPPLUG_DATA_DIR``) cannot see their inputs' directories: the member
+  then fails, naming the input task and the path, instead of reading a wrong one.
+- ``files`` are written before every step (OSMO writes them into each new container, a retry
+  included). A relative path is relative to the member's working directory (the directory
+  the engine runs the member in: where ``groupplug run`` was started on the local engine, the
+  worker's directory on Airflow and Prefect) and may not leave it (``../x`` is refused: write
+  an absolute path to mean a place outside); an absolute path is written where it says.
+  Replacing an existing file whose contents differ is logged as a warning, never silent.
+- ``image`` is not used (commands run on this host): the first member of a run that names an
+  image logs one warning line for it on the ``groupplug.run`` logger (a marker file in the run
+  directory makes it once per run across processes).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+import shlex
+import subprocess
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .exceptions import GroupplugError
+from .spec import Task
+
+log = logging.getLogger("groupplug.run")
+
+#: Where Airflow and Prefect runs keep their run directories (outputs, markers); default
+#: ``<temp dir>/groupplug-data``. Members on several machines need it on a shared filesystem.
+DATA_DIR_ENV = "GROUPPLUG_DATA_DIR"
+TOKEN = re.compile(r"\{\{(.*?)\}\}")
+_INPUT = re.compile(r"input:(\d+)")
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+
+
+class LaunchError(GroupplugError):
+    """A member step cannot start: an unknown token, a missing input directory, a bad file,
+    a program that does not exist. The engine fails the step with this message."""
+
+
+@dataclass(frozen=True)
+class Launch:
+    """An argument vector, the full environment and the working directory of one step."""
+
+    argv: tuple[str, ...]
+    env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    cwd: str = field(default_factory=os.getcwd)
+
+    @classmethod
+    def shell(cls, command: str) -> Launch:
+        """``sh -c command`` with this process's environment and directory."""
+        return cls(("sh", "-c", command))
+
+    def describe(self) -> str:
+        """The step as a user wrote it: the shell command, or the argument vector."""
+        if self.argv[:2] == ("sh", "-c") and len(self.argv) == 3:
+            return self.argv[2]
+        return shlex.join(self.argv)
+
+
+def popen(launch: Launch | str, **kwargs: Any) -> subprocess.Popen[Any]:
+    """Start ``launch`` (a string: ``sh -c`` it); a program that cannot start is a LaunchError.
+
+    The process gets its own session, so stopping it can end everything it started.
+    """
+    if isinstance(launch, str):
+        launch = Launch.shell(launch)
+    try:
+        return subprocess.Popen(list(launch.argv), env=dict(launch.env), cwd=launch.cwd,
+                                stdin=subprocess.DEVNULL, start_new_session=True, **kwargs)
+    except OSError as error:
+        raise LaunchError(f"cannot run {launch.argv[0]!r}: {error.strerror or error}") from None
+
+
+def data_dir() -> Path:
+    """``$GROUPPLUG_DATA_DIR``, or ``groupplug-data`` in the temporary directory."""
+    configured = os.environ.get(DATA_DIR_ENV)
+    return Path(configured) if configured else Path(tempfile.gettempdir()) / "groupplug-data"
+
+
+def engine_run_dir(engine: str, *keys: str) -> Path:
+    """The run directory of one run of an engine, e.g. ``("airflow", dag_id, run_id)``."""
+    return data_dir().joinpath(engine, *(_UNSAFE.sub("_", k) or "_" for k in keys))
+
+
+def output_dir(run_dir: str | Path, task_name: str) -> Path:
+    """Where ``{{output}}`` of ``task_name`` points in this run."""
+    return Path(run_dir) / "outputs" / task_name
+
+
+def prepare(task: Task, *, run_dir: str | Path, step: str = "main",
+            cwd: str | Path | None = None) -> Launch:
+    """The :class:`Launch` of ``task``'s ``step`` (``"main"`` or ``"setup"``), files written.
+
+    Raises :class:`LaunchError` naming the task (and the token, input or file) when the step
+    cannot start as written.
+    """
+    where = Path(cwd) if cwd is not None else Path.cwd()
+    tokens = _Tokens(task, Path(run_dir))
+    if step == "setup":
+        if task.setup is None:
+            raise LaunchError(f"task {task.name!r} has no setup command")
+        argv: tuple[str, ...] = ("sh", "-c", tokens.resolve(task.setup, "setup"))
+    elif task.argv:
+        argv = tuple(tokens.resolve(a, f"command[{i}]") for i, a in enumerate(task.argv))
+        argv += tuple(tokens.resolve(a, f"args[{i}]") for i, a in enumerate(task.args))
+    elif task.command is not None:
+        argv = ("sh", "-c", tokens.resolve(task.command, "command"))
+    else:
+        raise LaunchError(f"task {task.name!r} has nothing to run: give it a command")
+    env = dict(os.environ)
+    env.update({str(k): tokens.resolve(str(v), f"environment.{k}")
+                for k, v in task.environment.items()})
+    tokens.output()  # created whether or not this step names it: inputs check for it
+    _write_files(task, tokens, where)
+    if task.image:
+        _warn_image(task, Path(run_dir))
+    return Launch(argv, env, str(where))
+
+
+class _Tokens:
+    def __init__(self, task: Task, run_dir: Path):
+        self.task, self.run_dir = task, run_dir
+
+    def output(self) -> str:
+        path = output_dir(self.run_dir, self.task.name)
+        path.mkdir(parents=True, exist_ok=True)
+        return str(path)
+
+    def input(self, index: int, token: str, field_name: str) -> str:
+        inputs = self.task.inputs
+        if index >= len(inputs):
+            raise LaunchError(
+                f"task {self.task.name!r}: {field_name} names {token} but the task has "
+                f"{len(inputs)} input{'s' if len(inputs) != 1 else ''}"
+                f"{' (' + ', '.join(inputs) + ')' if inputs else ''}; "
+                "add the task it reads to its inputs")
+        path = output_dir(self.run_dir, inputs[index])
+        if not path.is_dir():
+            raise LaunchError(
+                f"task {self.task.name!r}: {token} is the output directory of task "
+                f"{inputs[index]!r}, {path}, which does not exist here: {inputs[index]!r} did "
+                "not run in this run on a filesystem this member sees (members on other "
+                f"machines need a shared ${DATA_DIR_ENV})")
+        return str(path)
+
+    def resolve(self, text: str, field_name: str) -> str:
+        def one(match: re.Match[str]) -> str:
+            name = match.group(1).strip()
+            if name == "output":
+                return self.output()
+            found = _INPUT.fullmatch(name)
+            if found:
+                return self.input(int(found.group(1)), match.group(0), field_name)
+            raise LaunchError(
+                f"task {self.task.name!r}: {field_name} holds {match.group(0)}, a token "
+                "groupplug does not resolve; use {{output}} or {{input:N}}, or write the "
+                "value itself")
+
+        return TOKEN.sub(one, text)
+
+
+def _write_files(task: Task, tokens: _Tokens, cwd: Path) -> None:
+    for index, item in enumerate(task.files):
+        name = tokens.resolve(item.path, f"files[{index}].path")
+        contents = tokens.resolve(item.contents, f"files[{index}].contents")
+        path = Path(name)
+        if not path.is_absolute():
+            path = cwd / path
+            if not path.resolve().is_relative_to(cwd.resolve()):
+                raise LaunchError(
+                    f"task {task.name!r}: files[{index}].path {name!r} leaves the working "
+                    f"directory {cwd}; write an absolute path to put a file outside it")
+        if path.is_dir():
+            raise LaunchError(f"task {task.name!r}: files[{index}].path {str(path)!r} is a "
+                              "directory; name a file")
+        if path.exists():
+            old = path.read_text(errors="replace")
+            if old == contents:
+                continue
+            log.warning("task %s: files[%d]: replacing %s (its contents differed)",
+                        task.name, index, path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(contents)
+        except OSError as error:
+            raise LaunchError(f"task {task.name!r}: cannot write files[{index}] to {path}: "
+                              f"{error.strerror or error}") from None
+
+
+def _warn_image(task: Task, run_dir: Path) -> None:
+    marks = run_dir / ".groupplug" / "images"
+    marks.mkdir(parents=True, exist_ok=True)
+    mark = marks / hashlib.sha256((task.image or "").encode()).hexdigest()[:20]
+    try:  # O_EXCL: one process of the run wins, whatever engine runs the members where
+        fd = os.open(mark, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        return
+    os.write(fd, (task.image or "").encode())
+    os.close(fd)
+    log.warning("image %s was not used: groupplug runs commands on this host (task %s "
+                "names it)", task.image, task.name)

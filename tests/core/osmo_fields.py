@@ -1,0 +1,55 @@
+"""One workflow using every OSMO task field groupplug runs, and what each engine must leave behind.
+
+Every task is a singleton group (no barrier: ``dag.test()`` cannot run deferrals), ``read``
+takes ``write`` as its input. Each task writes what it saw into its ``{{output}}``, so
+:func:`check_outputs` reads the same files on every engine. Built with the dataclasses until
+the YAML loader fills these fields.
+"""
+
+from __future__ import annotations
+
+import ast
+import sys
+from pathlib import Path
+
+from groupplug.spec import FrozenDict, Group, Task, TaskFile, Workflow
+
+IMAGE = "nvcr.io/nvidia/pytorch:24.01-py3"
+#: Arguments a shell would expand, split or run; an argument vector passes them as written.
+ARGS = ("two words", "$HOME", "x; touch pwned", "`id`", "*")
+SAVE_ARGV = "import pathlib, sys; pathlib.Path(sys.argv[1]).write_text(repr(sys.argv[2:]))"
+SCRIPT = 'echo "ran with $1" > "$2/ran"\n'
+
+
+def tasks(python: str = sys.executable) -> tuple[Task, ...]:
+    return (
+        Task("write", command="echo from-write > {{output}}/x", image=IMAGE),
+        Task("vector", argv=(python, "-c", SAVE_ARGV), args=("{{output}}/argv", *ARGS),
+             image=IMAGE),
+        Task("env", command='printf %s "$GREETING" > {{output}}/greeting',
+             environment=FrozenDict({"GREETING": "hi; from {{output}}"})),
+        Task("files", command="sh ./osmo-script/run.sh \"$(cat settings.txt)\" {{output}}",
+             files=(TaskFile("osmo-script/run.sh", SCRIPT),
+                    TaskFile("settings.txt", "out={{output}}"))),
+        Task("read", inputs=("write",), command="cat {{input:0}}/x > {{output}}/copy"),
+    )
+
+
+def workflow(name: str = "osmo_fields", python: str = sys.executable) -> Workflow:
+    return Workflow(name, tuple(Group(t.name, tasks=(t,), implicit=True)
+                                for t in tasks(python)))
+
+
+def check_outputs(outputs: Path, workdir: Path) -> None:
+    """What every engine's run leaves in ``outputs`` (the run's outputs/) and ``workdir``."""
+    assert (outputs / "write" / "x").read_text() == "from-write\n"
+    assert (outputs / "read" / "copy").read_text() == "from-write\n"
+    assert ast.literal_eval((outputs / "vector" / "argv").read_text()) == list(ARGS)
+    assert (outputs / "env" / "greeting").read_text() == f"hi; from {outputs / 'env'}"
+    assert (outputs / "files" / "ran").read_text() == f"ran with out={outputs / 'files'}\n"
+    assert (workdir / "osmo-script" / "run.sh").read_text() == SCRIPT
+    assert not (workdir / "pwned").exists()
+
+
+def image_warnings(lines: list[str]) -> list[str]:
+    return [line for line in lines if f"image {IMAGE} was not used" in line]
