@@ -22,11 +22,13 @@ The file is parsed once with the C loader when PyYAML has it. Line numbers are o
 
 from __future__ import annotations
 
-import difflib
+import json
+import math
 import os
 import re
+import shlex
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,20 +36,13 @@ import yaml
 
 from .directives import Normaliser, directive_types, normalise
 from .exceptions import GroupplugValueError, Problem, SpecLoadError
-from .spec import Group, Task, Workflow, freeze
+from .schema_model import WorkflowModel, field_problems
+from .spec import Group, Task, TaskFile, Workflow, freeze
 
 try:
     _Loader: Any = yaml.CSafeLoader
 except AttributeError:  # PyYAML built without libyaml
     _Loader = yaml.SafeLoader
-
-WORKFLOW_FIELDS = ("name", "groups", "tasks")
-GROUP_FIELDS = ("name", "tasks", "groups", "lead", "barrier", "barrierTimeout",
-                "ignoreNonleadStatus", "directives", "upstream", "tooltip")
-TASK_FIELDS = ("name", "command", "setup", "lead", "inputs", "retries", "retryDelay",
-               "directives")
-
-_NUMBER = (int, float)
 
 
 def load_workflow(
@@ -85,15 +80,16 @@ def loads_workflow(
         from .plugins import get_plugin_manager
 
         pm = get_plugin_manager()
+    problems = field_problems(WorkflowModel, data, "workflow")
+    if problems:  # a file whose fields are wrong is not built: the problems would repeat
+        raise GroupplugValueError(_with_lines(problems, text))
     builder = _Builder(directive_types(pm))
     workflow = builder.workflow(data)
     problems = builder.problems
-    if workflow is not None:
-        problems += [_remap(p, builder.implicit_paths)
-                     for p in validate(workflow, engine=engine, pm=pm)]
+    problems += [_remap(p, builder.implicit_paths)
+                 for p in validate(workflow, engine=engine, pm=pm)]
     if problems:
         raise GroupplugValueError(_with_lines(problems, text))
-    assert workflow is not None
     return workflow
 
 
@@ -111,6 +107,9 @@ class _Dumper(yaml.SafeDumper):
 def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
     if any(ch in value for ch in "\x85\u2028\u2029"):
         return dumper.represent_scalar("tag:yaml.org,2002:str", value, style='"')
+    if "\n" in value.rstrip("\n"):  # a script (files: contents): a block, as people write it;
+        # the emitter falls back to a quoted scalar where a block cannot hold the text exactly
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="|")
     return dumper.represent_str(value)
 
 
@@ -139,13 +138,19 @@ def _parse(text: str, where: str) -> dict[str, Any]:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
         what = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise SpecLoadError([Problem(where, f"YAML syntax error: {what}", line=line)]) from None
+        hint = _TEMPLATE_FIX if ("{{" in text or "{%" in text) else ""
+        raise SpecLoadError([Problem(where, f"YAML syntax error: {what}", hint,
+                                     line=line)]) from None
     if data is None:
         raise SpecLoadError([Problem(where, "the file is empty", fix)])
     if not isinstance(data, dict):
         raise SpecLoadError(
             [Problem(where, f"the top level is a {_kind(data)}, not a mapping", fix)]
         )
+    if "default-values" in data:
+        raise SpecLoadError([Problem(
+            "default-values", "this is an OSMO workflow template, which groupplug does not "
+            "render", _TEMPLATE_FIX)])
     extra = [k for k in data if k != "workflow"]
     if "workflow" not in data or extra:
         found = ", ".join(map(str, extra)) or "nothing"
@@ -156,13 +161,18 @@ def _parse(text: str, where: str) -> dict[str, Any]:
     return data["workflow"]
 
 
+_TEMPLATE_FIX = ("it looks like an OSMO (Jinja) template: write out the rendered workflow, "
+                 "each {{ variable }} replaced by its value (default-values: holds the defaults)")
+
+
 def _kind(value: Any) -> str:
     return {dict: "mapping", list: "list", str: "string", bool: "boolean", int: "number",
             float: "number", type(None): "null"}.get(type(value), type(value).__name__)
 
 
 class _Builder:
-    """Turns parsed YAML into spec objects, collecting problems instead of stopping at one."""
+    """Turns a file whose fields passed :mod:`groupplug.schema_model` into spec objects, collecting
+    the problems that need more than one field (references, resources, argument forms)."""
 
     def __init__(self, types: Mapping[str, Normaliser]):
         self.types = types
@@ -170,144 +180,85 @@ class _Builder:
         self.definitions: dict[str, Task] = {}
         self.referenced: set[str] = set()
         self.implicit_paths: dict[str, str] = {}
+        self.resources: dict[str, dict[str, Any]] = {}  # name -> the directives it gives
+        self.osmo_inputs = False
 
     def problem(self, path: str, message: str, fix: str = "") -> None:
         self.problems.append(Problem(path, message, fix))
 
-    def fields(self, data: Any, path: str, allowed: tuple[str, ...]) -> dict[str, Any] | None:
-        if not isinstance(data, dict):
-            self.problem(path, f"expected a mapping, found a {_kind(data)}",
-                         f"write it as 'key: value' lines with the fields {', '.join(allowed)}")
-            return None
-        for key in data:
-            if key not in allowed:
-                close = difflib.get_close_matches(str(key), allowed, n=1)
-                hint = f'did you mean "{close[0]}"? ' if close else ""
-                self.problem(f"{path}.{key}", "unknown field",
-                             f"{hint}allowed: {', '.join(allowed)}")
-        return data
-
-    def value(self, data: dict[str, Any], key: str, path: str, kinds: Any, default: Any,
-              expected: str) -> Any:
-        if key not in data or (data[key] is None and default is None):
-            return default
-        value = data[key]
-        kinds = kinds if isinstance(kinds, tuple) else (kinds,)
-        if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
-            self.problem(f"{path}.{key}", f"expected {expected}, found {_kind(value)} {value!r}")
-            return default
-        return value
-
-    def names(self, data: dict[str, Any], key: str, path: str) -> tuple[str, ...]:
-        value = data.get(key, [])
-        if value is None:
-            return ()
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            self.problem(f"{path}.{key}", f"expected a list of names, found {value!r}",
-                         f"write {key}: [name, ...]")
-            return ()
-        return tuple(value)
-
-    def directives(self, value: Any, path: str) -> dict[str, Any]:
-        if value is None:
-            return {}
-        if not isinstance(value, dict):
-            self.problem(path, f"expected a mapping of directive: value, found {_kind(value)}",
-                         "write directives: {ngpu: 1, memory: 16GB}")
-            return {}
+    def directives(self, value: Any) -> dict[str, Any]:
         # Values that do not normalise are kept raw: validation reports them with the key.
-        good, _ = normalise(value, self.types)
-        return {k: good.get(k, v) for k, v in value.items()}
+        good, _ = normalise(value or {}, self.types)
+        return {k: good.get(k, v) for k, v in (value or {}).items()}
 
     # -- the three levels --
 
-    def workflow(self, data: dict[str, Any]) -> Workflow | None:
-        fields = self.fields(data, "workflow", WORKFLOW_FIELDS)
-        if fields is None:
-            return None
-        name = self.value(data, "name", "workflow", str, "", "a name")
-        if "name" not in data:
-            self.problem("workflow.name", "missing", "give the workflow a name: name: my-workflow")
-        raw_groups = self.sequence(data, "groups", "workflow")
-        raw_tasks = self.sequence(data, "tasks", "workflow")
+    def workflow(self, data: dict[str, Any]) -> Workflow:
+        raw_resources = data.get("resources") or {}
+        for rname, spec in raw_resources.items():
+            self.resources[rname] = self.resource(spec, f"workflow.resources.{rname}")
+        raw_groups = data.get("groups") or []
+        raw_tasks = data.get("tasks") or []
         top_tasks = [(f"workflow.tasks[{i}]", self.task(t, f"workflow.tasks[{i}]"))
                      for i, t in enumerate(raw_tasks)]
         for _, task in top_tasks:
-            if task is not None:
-                self.definitions.setdefault(task.name, replace(task, lead=False))
+            self.definitions.setdefault(task.name, replace(task, lead=False))
         self.collect_definitions(raw_groups, "workflow")
-        groups = [g for i, raw in enumerate(raw_groups)
-                  if (g := self.group(raw, f"workflow.groups[{i}]")) is not None]
+        groups = [self.group(raw, f"workflow.groups[{i}]") for i, raw in enumerate(raw_groups)]
         for path, task in top_tasks:
-            if task is not None and task.name not in self.referenced:
+            if task.name not in self.referenced:
                 self.implicit_paths[f"workflow.tasks[{len(self.implicit_paths)}]"] = path
                 groups.append(Group(name=task.name, tasks=(task,), barrier=False, implicit=True))
         if not raw_groups and not raw_tasks:
             self.problem("workflow", "the workflow has no groups and no tasks",
                          "add groups: (or tasks:) to it")
-        return Workflow(name=name, groups=tuple(groups))
+        return Workflow(name=data["name"], groups=tuple(groups), resources=freeze(raw_resources),
+                        osmo_inputs=self.osmo_inputs)
 
-    def sequence(self, data: dict[str, Any], key: str, path: str) -> list[Any]:
-        value = data.get(key)
-        if value is None:
-            return []
-        if not isinstance(value, list):
-            self.problem(f"{path}.{key}", f"expected a list, found a {_kind(value)}",
-                         f"write each entry of {key}: on its own '- ' line")
-            return []
-        return value
+    def resource(self, spec: dict[str, Any], path: str) -> dict[str, Any]:
+        """The directives an OSMO resource spec gives its tasks: cpu -> np, gpu -> ngpu,
+        memory -> memory. storage, platform, nodesExcluded and topology are only recorded."""
+        found, problems = resource_directives(spec, self.types)
+        for key, why in problems.items():
+            self.problem(f"{path}.{key}", why)
+        return found
 
     def collect_definitions(self, raw_groups: list[Any], path: str) -> None:
         """First pass: every inline task definition, so string references resolve anywhere."""
         for i, raw in enumerate(raw_groups):
-            if not isinstance(raw, dict):
-                continue
             gpath = f"{path}.groups[{i}]"
             for j, t in enumerate(raw.get("tasks") or []):
-                if isinstance(t, dict) and isinstance(t.get("name"), str):
+                if isinstance(t, dict):
                     built = self.task(t, f"{gpath}.tasks[{j}]", report=False)
-                    if built is not None:
-                        self.definitions.setdefault(built.name, replace(built, lead=False))
-                elif isinstance(t, str):
+                    self.definitions.setdefault(built.name, replace(built, lead=False))
+                else:
                     self.referenced.add(t)
-            if isinstance(raw.get("groups"), list):
-                self.collect_definitions(raw["groups"], gpath)
+            self.collect_definitions(raw.get("groups") or [], gpath)
 
-    def group(self, data: Any, path: str) -> Group | None:
-        if self.fields(data, path, GROUP_FIELDS) is None:
-            return None
-        name = self.value(data, "name", path, str, "", "a name")
-        if "name" not in data:
-            self.problem(f"{path}.name", "missing", "give the group a name")
-        tasks: list[Task] = []
-        for j, raw in enumerate(self.sequence(data, "tasks", path)):
-            task = self.member(raw, f"{path}.tasks[{j}]")
-            if task is not None:
-                tasks.append(task)
-        lead = self.value(data, "lead", path, str, None, "the name of the lead member")
+    def group(self, data: dict[str, Any], path: str) -> Group:
+        tasks = [task for j, raw in enumerate(data.get("tasks") or [])
+                 if (task := self.member(raw, f"{path}.tasks[{j}]")) is not None]
+        lead = data.get("lead")
         if lead is not None:
             if lead not in {t.name for t in tasks}:
                 self.problem(f"{path}.lead", f"{lead!r} is not a member of this group",
                              f"name one of: {', '.join(t.name for t in tasks)}")
             tasks = [replace(t, lead=True) if t.name == lead else t for t in tasks]
-        children = [c for k, raw in enumerate(self.sequence(data, "groups", path))
-                    if (c := self.group(raw, f"{path}.groups[{k}]")) is not None]
-        overrides = self.value(data, "directives", path, dict, {}, "a mapping of member: {...}")
-        member_directives = {}
-        for member, value in (overrides or {}).items():
-            member_directives[member] = self.directives(value, f"{path}.directives.{member}")
-        timeout = self.value(data, "barrierTimeout", path, _NUMBER, None, "seconds (a number)")
+        children = [self.group(raw, f"{path}.groups[{k}]")
+                    for k, raw in enumerate(data.get("groups") or [])]
+        overrides = {member: self.directives(value)
+                     for member, value in (data.get("directives") or {}).items()}
+        timeout = data.get("barrierTimeout")
         return Group(
-            name=name,
+            name=data["name"],
             tasks=tuple(tasks),
             children=tuple(children),
-            barrier=self.value(data, "barrier", path, bool, True, "true or false"),
+            barrier=data.get("barrier", True),
             barrier_timeout=float(timeout) if timeout is not None else None,
-            ignore_nonlead_status=self.value(data, "ignoreNonleadStatus", path, bool, True,
-                                             "true or false"),
-            directives=freeze(member_directives),
-            upstream=self.names(data, "upstream", path),
-            tooltip=self.value(data, "tooltip", path, str, None, "text"),
+            ignore_nonlead_status=data.get("ignoreNonleadStatus", True),
+            directives=freeze(overrides),
+            upstream=tuple(data.get("upstream") or ()),
+            tooltip=data.get("tooltip"),
         )
 
     def member(self, raw: Any, path: str) -> Task | None:
@@ -320,30 +271,105 @@ class _Builder:
             return self.definitions[raw]
         return self.task(raw, path)
 
-    def task(self, data: Any, path: str, report: bool = True) -> Task | None:
+    def task(self, data: dict[str, Any], path: str, report: bool = True) -> Task:
         if not report:
             saved, self.problems = self.problems, []
         try:
-            if self.fields(data, path, TASK_FIELDS) is None:
-                return None
-            if "name" not in data:
-                self.problem(f"{path}.name", "missing", "give the task a name")
-            retries = self.value(data, "retries", path, int, 0, "a whole number")
-            delay = self.value(data, "retryDelay", path, _NUMBER, 0, "seconds (a number)")
+            command, argv, args = self.command(data, path)
+            inputs = []
+            for entry in data.get("inputs") or []:
+                if isinstance(entry, dict):
+                    self.osmo_inputs = True
+                    entry = entry["task"]
+                inputs.append(entry)
+            resource = data.get("resource")
+            base = self.resources.get(resource or "default", {})
+            if resource is not None and resource not in self.resources:
+                known = ", ".join(self.resources) or "(none: add workflow.resources)"
+                self.problem(f"{path}.resource", f"unknown resource {resource!r}",
+                             f"name one of the workflow's resources: {known}")
+            delay = data.get("retryDelay", 0)
             return Task(
-                name=self.value(data, "name", path, str, "", "a name"),
-                command=self.value(data, "command", path, str, None, "a shell command"),
-                setup=self.value(data, "setup", path, str, None, "a shell command"),
-                lead=self.value(data, "lead", path, bool, False, "true or false"),
-                inputs=self.names(data, "inputs", path),
-                retries=retries,
+                name=data["name"],
+                command=command,
+                setup=data.get("setup"),
+                lead=data.get("lead", False),
+                inputs=tuple(inputs),
+                retries=data.get("retries", 0),
                 retry_delay=float(delay),
-                directives=freeze(self.directives(data.get("directives"),
-                                                  f"{path}.directives")),
+                directives=freeze({**base, **self.directives(data.get("directives"))}),
+                argv=argv,
+                args=args,
+                environment=freeze({k: _text(v) for k, v in
+                                    (data.get("environment") or {}).items()}),
+                files=tuple(TaskFile(f["path"], f["contents"]) for f in data.get("files") or ()),
+                outputs=tuple(freeze(o) for o in data.get("outputs") or ()),
+                image=data.get("image"),
+                resource=resource,
             )
         finally:
             if not report:
                 self.problems = saved
+
+    def command(self, data: dict[str, Any], path: str
+                ) -> tuple[str | None, tuple[str, ...] | None, tuple[str, ...]]:
+        """``(shell command, argv, args)``: a string is run by ``sh -c``; OSMO's list (plus
+        ``args``) runs without a shell. A one-word string before ``args`` is OSMO's
+        ``command: [word]`` written without brackets, and runs as that program."""
+        command = data.get("command")
+        args = tuple(_text(a) for a in data.get("args") or ())
+        if isinstance(command, list):
+            if not command:
+                self.problem(f"{path}.command", "an empty command list names no program",
+                             "write command: [program, arg, ...]")
+                return None, None, args
+            return None, tuple(_text(c) for c in command), args
+        if "args" in data and data["args"] is not None:
+            if command is None:
+                self.problem(f"{path}.args", "args without a command list",
+                             "add command: [program] before args:")
+                return None, None, args
+            if _ONE_WORD.match(command):
+                return None, (command,), args
+            self.problem(
+                f"{path}.command", f"a shell command ({command!r}, run by sh -c) cannot take "
+                "args: the arguments would not reach the program",
+                f"write it as a list, command: {json.dumps(shlex.split(command))}, or put the "
+                "arguments in the string and remove args:")
+            return command, None, args
+        return command, None, ()
+
+
+#: A command string that is only a program name or path: nothing for a shell to interpret.
+_ONE_WORD = re.compile(r"^[A-Za-z0-9_./+@%:,=-]+$")
+
+
+def _text(value: Any) -> str:
+    """OSMO's scalars as the text a process receives (``true``, not ``True``)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def resource_directives(spec: Mapping[str, Any], types: Mapping[str, Normaliser]
+                        ) -> tuple[dict[str, Any], dict[str, str]]:
+    """``(directives, {field: problem})`` an OSMO resource spec gives: cpu -> np (whole
+    processes, rounded up), gpu -> ngpu, memory -> memory (``32Gi`` is 32 GB)."""
+    raw: dict[str, Any] = {}
+    problems: dict[str, str] = {}
+    if spec.get("cpu") is not None:
+        cpu = spec["cpu"]
+        if cpu > 0:
+            raw["np"] = math.ceil(cpu)
+        else:
+            problems["cpu"] = f"cpu must be > 0 cores, got {cpu!r}"
+    for name, key in (("gpu", "ngpu"), ("memory", "memory")):
+        if spec.get(name) is not None:
+            raw[key] = spec[name]
+    good, bad = normalise(raw, types)
+    for key, why in bad.items():
+        problems[{"ngpu": "gpu", "np": "cpu"}.get(key, key)] = why
+    return good, problems
 
 
 # -- problems and lines ----------------------------------------------------------------------
@@ -405,24 +431,65 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _task_data(task: Task, *, with_lead: bool) -> dict[str, Any]:
-    if task.fn is not None or task.setup_fn is not None:
-        raise GroupplugValueError([Problem(
-            f'task "{task.name}"', "runs a Python callable, which YAML cannot hold",
-            "give it a shell command instead, or keep the workflow in Python")])
-    data: dict[str, Any] = {"name": task.name}
-    if with_lead and task.lead:
-        data["lead"] = True
-    for key, value, default in (("setup", task.setup, None), ("command", task.command, None),
-                                ("inputs", list(task.inputs), []), ("retries", task.retries, 0),
-                                ("retryDelay", task.retry_delay, 0.0),
-                                ("directives", _plain(task.directives), {})):
-        if value != default:
-            data[key] = value
-    return data
+@dataclass(frozen=True)
+class _Dump:
+    """What a task's YAML depends on beyond the task: OSMO's input spelling and the directives
+    each resource spec gives (written as ``resource:``, not again under ``directives:``)."""
+
+    osmo_inputs: bool = False
+    resources: Mapping[str, dict[str, Any]] = field(default_factory=dict)
+
+    def task(self, task: Task, *, with_lead: bool) -> dict[str, Any]:
+        if task.fn is not None or task.setup_fn is not None:
+            raise GroupplugValueError([Problem(
+                f'task "{task.name}"', "runs a Python callable, which YAML cannot hold",
+                "give it a shell command instead, or keep the workflow in Python")])
+        data: dict[str, Any] = {"name": task.name}
+        if with_lead and task.lead:
+            data["lead"] = True
+        inputs = [{"task": n} for n in task.inputs] if self.osmo_inputs else list(task.inputs)
+        base = self.resources.get(task.resource or "default", {})
+        own = {k: v for k, v in task.directives.items() if k not in base or base[k] != v}
+        command = list(task.argv) if task.argv is not None else task.command
+        for key, value, default in (
+                ("image", task.image, None), ("setup", task.setup, None),
+                ("command", command, None), ("args", list(task.args), []),
+                ("environment", _plain(task.environment), {}), ("inputs", inputs, []),
+                ("files", [{"path": f.path, "contents": f.contents} for f in task.files], []),
+                ("outputs", _plain(task.outputs), []), ("resource", task.resource, None),
+                ("retries", task.retries, 0), ("retryDelay", task.retry_delay, 0.0),
+                ("directives", _plain(own), {})):
+            if value != default:
+                data[key] = value
+        return data
+
+    def group(self, group: Group, shared: set[str]) -> dict[str, Any]:
+        data: dict[str, Any] = {"name": group.name}
+        shared_leads = [t.name for t in group.tasks if t.lead and t.name in shared]
+        if shared_leads:
+            data["lead"] = shared_leads[0]
+        for key, value, default in (("barrier", group.barrier, True),
+                                    ("barrierTimeout", group.barrier_timeout, None),
+                                    ("ignoreNonleadStatus", group.ignore_nonlead_status, True),
+                                    ("upstream", list(group.upstream), []),
+                                    ("tooltip", group.tooltip, None),
+                                    ("directives", _plain(group.directives), {})):
+            if value != default:
+                data[key] = value
+        if group.tasks:
+            data["tasks"] = [t.name if t.name in shared else self.task(t, with_lead=True)
+                             for t in group.tasks]
+        if group.children:
+            data["groups"] = [self.group(c, shared) for c in group.children]
+        return data
 
 
 def _workflow_data(workflow: Workflow) -> dict[str, Any]:
+    from .plugins import get_plugin_manager
+
+    types = directive_types(get_plugin_manager())
+    dump = _Dump(workflow.osmo_inputs, {name: resource_directives(spec, types)[0]
+                                        for name, spec in workflow.resources.items()})
     seen: dict[str, int] = {}
     for _, group in workflow.walk():
         for task in group.tasks:
@@ -432,36 +499,17 @@ def _workflow_data(workflow: Workflow) -> dict[str, Any]:
     for _, group in workflow.walk():
         for task in group.tasks:
             if task.name in shared:
-                top.setdefault(task.name, _task_data(replace(task, lead=False), with_lead=False))
+                top.setdefault(task.name, dump.task(replace(task, lead=False), with_lead=False))
             elif group.implicit:
-                top[task.name] = _task_data(task, with_lead=True)
+                top[task.name] = dump.task(task, with_lead=True)
     data: dict[str, Any] = {"name": workflow.name}
+    if workflow.resources:
+        data["resources"] = _plain(workflow.resources)
     if top:
         data["tasks"] = list(top.values())
-    groups = [_group_data(g, shared) for g in workflow.groups if not g.implicit]
+    groups = [dump.group(g, shared) for g in workflow.groups if not g.implicit]
     if groups:
         data["groups"] = groups
-    return data
-
-
-def _group_data(group: Group, shared: set[str]) -> dict[str, Any]:
-    data: dict[str, Any] = {"name": group.name}
-    shared_leads = [t.name for t in group.tasks if t.lead and t.name in shared]
-    if shared_leads:
-        data["lead"] = shared_leads[0]
-    for key, value, default in (("barrier", group.barrier, True),
-                                ("barrierTimeout", group.barrier_timeout, None),
-                                ("ignoreNonleadStatus", group.ignore_nonlead_status, True),
-                                ("upstream", list(group.upstream), []),
-                                ("tooltip", group.tooltip, None),
-                                ("directives", _plain(group.directives), {})):
-        if value != default:
-            data[key] = value
-    if group.tasks:
-        data["tasks"] = [t.name if t.name in shared else _task_data(t, with_lead=True)
-                         for t in group.tasks]
-    if group.children:
-        data["groups"] = [_group_data(c, shared) for c in group.children]
     return data
 
 

@@ -7,6 +7,7 @@ line numbers; the Python API shows them as they are.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
@@ -119,7 +120,7 @@ def _task_problems(task: Task, path: str, types: Mapping[str, Normaliser]) -> li
     problems: list[Problem] = []
     if (why := name_problem(task.name)) is not None:
         problems.append(Problem(f"{path}.name", why, "rename the task"))
-    if task.command is None and task.fn is None and task.native is None:
+    if task.command is None and task.argv is None and task.fn is None and task.native is None:
         problems.append(Problem(f"{path}.command", f'task "{task.name}" has nothing to run',
                                 "give it command: (a shell command run by sh -c)"))
     if isinstance(task.retries, bool) or not isinstance(task.retries, int) or task.retries < 0:
@@ -131,7 +132,88 @@ def _task_problems(task: Task, path: str, types: Mapping[str, Normaliser]) -> li
     if task.name in task.inputs:
         problems.append(Problem(f"{path}.inputs", f'task "{task.name}" takes itself as input',
                                 "remove it from inputs"))
+    if task.command is not None and task.argv is not None:
+        problems.append(Problem(f"{path}.command", f'task "{task.name}" has both a shell command '
+                                "and an argument vector (argv)", "keep one of them"))
+    if task.args and task.argv is None:
+        problems.append(Problem(f"{path}.args", f'task "{task.name}" has args but no command '
+                                "list to pass them to", "write command: [program] before args:"))
+    problems += _token_problems(task, path)
     return problems + _directive_problems(task.directives, f"{path}.directives", types)
+
+
+# -- OSMO's {{...}} tokens ----------------------------------------------------------------------
+
+_TOKEN = re.compile(r"\{\{(.*?)\}\}|\{%(.*?)%\}", re.DOTALL)
+_INPUT = re.compile(r"^input:(\d+)$")
+_RESOLVED_IN = "command, args, setup, environment values and file contents"
+
+
+def _token_fields(task: Task, path: str) -> Iterator[tuple[str, str, bool]]:
+    """``(field path, text, whether tokens are resolved there)`` for every text of a task."""
+    for field, text in (("command", task.command), ("setup", task.setup)):
+        if text is not None:
+            yield f"{path}.{field}", text, True
+    for i, text in enumerate(task.argv or ()):
+        yield f"{path}.command[{i}]", text, True
+    for i, text in enumerate(task.args):
+        yield f"{path}.args[{i}]", text, True
+    for key, text in task.environment.items():
+        yield f"{path}.environment.{key}", str(text), True
+    for i, file in enumerate(task.files):
+        yield f"{path}.files[{i}].path", file.path, False
+        yield f"{path}.files[{i}].contents", file.contents, True
+    if task.image is not None:
+        yield f"{path}.image", task.image, False
+    for i, output in enumerate(task.outputs):
+        yield f"{path}.outputs[{i}]", repr(output), False
+
+
+def _token_problems(task: Task, path: str) -> list[Problem]:
+    """``{{output}}`` and ``{{input:N}}`` (N within the task's inputs) where groupplug resolves
+    them; every other ``{{...}}`` and every Jinja ``{% ... %}`` is refused, never passed on."""
+    problems: list[Problem] = []
+    for field, text, resolved in _token_fields(task, path):
+        for match in _TOKEN.finditer(text):
+            token = match.group(0)
+            if match.group(2) is not None:
+                problems.append(Problem(field, f"{token} is an OSMO (Jinja) template statement, "
+                                        "which groupplug does not render",
+                                        "write the workflow out without {% ... %}"))
+                continue
+            inner = match.group(1)
+            name = inner.strip()
+            number = _INPUT.match(name)
+            if name == "output" or number:
+                if not resolved:
+                    problems.append(Problem(field, f"{token} is resolved only in {_RESOLVED_IN}",
+                                            "write the path out here"))
+                elif inner != name:
+                    problems.append(Problem(field, f"{token}: groupplug resolves the token "
+                                            "written without spaces", f"write {{{{{name}}}}}"))
+                elif number and int(number.group(1)) >= len(task.inputs):
+                    count = len(task.inputs)
+                    have = (f"it has {count} input{'s' if count != 1 else ''} "
+                            f"(0..{count - 1})" if count else "it has no inputs")
+                    problems.append(Problem(
+                        field, f'{token} is out of range for task "{task.name}": {have}',
+                        "add the task to read to inputs: ({task: NAME}), or use a lower index"))
+                continue
+            if name == "workflow_id":
+                problems.append(Problem(field, "OSMO's {{workflow_id}} is not resolved by "
+                                        "groupplug", "use the workflow's name, or pass an id "
+                                        "through environment:"))
+            elif name.startswith("host:"):
+                problems.append(Problem(field, f"OSMO's {token} is not resolved by groupplug "
+                                        "(members are processes, not pods with host names)",
+                                        "use localhost when the members share a host, or pass "
+                                        "the address through a file in {{output}}"))
+            else:
+                problems.append(Problem(
+                    field, f"{token} is an OSMO template variable: groupplug does not render "
+                    "templates and resolves only {{output}} and {{input:N}}",
+                    "replace it with its value (OSMO's default-values: holds the defaults)"))
+    return problems
 
 
 def _directive_problems(
