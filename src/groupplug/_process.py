@@ -1,4 +1,9 @@
-"""Member commands in their own process group, so stopping a member stops everything it started."""
+"""Member commands in their own process group, so stopping a member stops everything it started.
+
+A member's command ends when its ``sh -c`` ends, like a container's: whatever it left running in
+its process group (a background job, or every child when ``sh`` itself was killed) is stopped
+then, so no member leaves an orphan behind.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ import os
 import signal
 import subprocess
 import threading
+import time
 from pathlib import Path
 
 from .launch import Launch, popen
@@ -25,6 +31,16 @@ class ShellProcess:
             self.popen = popen(command, stdout=log, stderr=subprocess.STDOUT)
 
     def wait(self) -> int:
+        """Wait for ``sh`` to end, stop what it left in its group, return its exit code."""
+        pid = self.popen.pid
+        if hasattr(os, "waitid"):
+            # Wait without reaping: while sh is an unreaped zombie its pid (the group's id)
+            # cannot be reused, so signalling the group reaches only what this member started.
+            try:
+                os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
+            except ChildProcessError:  # already reaped by a concurrent kill()
+                return self.popen.wait()
+            stop_group(pid, leader=pid)
         return self.popen.wait()
 
     @property
@@ -46,8 +62,41 @@ class ShellProcess:
             self.popen.wait()
 
 
-def _signal_group(pid: int, sig: signal.Signals) -> None:
+def stop_group(pgid: int, leader: int, grace: float = KILL_GRACE) -> None:
+    """SIGTERM process group ``pgid`` (its ``leader`` already ended, not yet reaped), then
+    SIGKILL whatever still runs in it after ``grace`` seconds."""
+    if not _signal_group(pgid, signal.SIGTERM):
+        return
+    deadline = time.monotonic() + grace
+    while _group_members(pgid, leader):
+        if time.monotonic() > deadline:
+            _signal_group(pgid, signal.SIGKILL)
+            return
+        time.sleep(0.05)
+
+
+def _group_members(pgid: int, leader: int) -> bool:
+    """Whether a live process other than ``leader`` is in group ``pgid`` (``/proc``; elsewhere
+    assume so, which only costs the grace period)."""
+    if not os.path.isdir("/proc/self"):
+        return True
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == leader:
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as stat:
+                fields = stat.read().rsplit(b")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != b"Z":
+            return True
+    return False
+
+
+def _signal_group(pid: int, sig: signal.Signals) -> bool:
+    """Signal process group ``pid``; False when it no longer exists."""
     try:
         os.killpg(pid, sig)
     except ProcessLookupError:
-        pass
+        return False
+    return True

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ._process import KILL_GRACE
+from ._process import KILL_GRACE, stop_group
 
 _SPAWN = multiprocessing.get_context("spawn")
 
@@ -83,6 +83,14 @@ class PythonProcess:
             kind, value = self._receive.recv()  # before join: a large result fills the pipe
         except EOFError:
             kind, value = "died", None
+        pid = self._process.pid
+        if pid is not None and hasattr(os, "waitid"):
+            # Not reaped yet, so its session id is still ours: stop what fn left running.
+            try:
+                os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
+                stop_group(pid, leader=pid)
+            except ChildProcessError:
+                pass
         self._process.join()
         if kind == "ok":
             self.result = value

@@ -70,3 +70,13 @@ class MissingExtraError(GroupplugError, ImportError):
         super().__init__(
             f"groupplug.{extra} needs the '{module}' package: pip install 'groupplug[{extra}]'"
         )
+
+
+class EngineFailed(GroupplugError):
+    """The engine or one of its services failed (a server that died or never answered, an API
+    that kept failing): not the workflow's fault. ``groupplug run`` exits 3. ``report`` holds
+    what was known when it happened, when anything was."""
+
+    def __init__(self, message: str, report: object = None):
+        self.report = report
+        super().__init__(message)

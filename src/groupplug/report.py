@@ -73,11 +73,16 @@ class RunReport:
     engine: str
     groups: dict[str, GroupReport] = field(default_factory=dict)
     run_id: str = ""
+    #: Why the run was cut short (``interrupted (SIGINT)``); the run's state is then
+    #: ``interrupted`` whatever its groups say.
+    interrupted: str = ""
 
     @property
     def state(self) -> str:
         """``succeeded`` when every top-level group succeeded or was skipped, else ``failed``
-        (``running`` while any group is unfinished)."""
+        (``running`` while any group is unfinished; ``interrupted`` when cut short)."""
+        if self.interrupted:
+            return "interrupted"
         states = [g.state for path, g in self.groups.items() if "." not in path]
         if any(not s.finished for s in states):
             return "running"
@@ -94,26 +99,31 @@ class RunReport:
         return dict(sorted(counter.items()))
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "workflow": self.workflow,
             "run_id": self.run_id,
             "engine": self.engine,
             "state": self.state,
-            "groups": {
-                path: {
-                    "state": g.state.value,
-                    "lead": g.lead,
-                    "counts": self.counts(path),
-                    "members": {n: m.to_json() for n, m in g.members.items()},
-                }
-                for path, g in self.groups.items()
-            },
         }
+        if self.interrupted:
+            data["reason"] = self.interrupted
+        data["groups"] = {
+            path: {
+                "state": g.state.value,
+                "lead": g.lead,
+                "counts": self.counts(path),
+                "members": {n: m.to_json() for n, m in g.members.items()},
+            }
+            for path, g in self.groups.items()
+        }
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> RunReport:
         report = cls(workflow=data["workflow"], engine=data["engine"],
-                     run_id=data.get("run_id", ""))
+                     run_id=data.get("run_id", ""),
+                     interrupted=data.get("reason", "") if data.get("state") == "interrupted"
+                     else "")
         for path, g in data["groups"].items():
             report.groups[path] = GroupReport(
                 state=GroupState(g["state"]),

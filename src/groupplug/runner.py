@@ -22,17 +22,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import interrupts
 from ._member import LocalMember
 from .driver import GroupDriver
 from .graph import PlannedGroup, plan, selected_paths
 from .report import GroupReport, MemberReport, RunReport
 from .spec import Workflow
 from .states import GroupState, MemberState
-from .status import Action, ActionKind, Event, GroupEngine, rollup
+from .status import Action, ActionKind, Event, EventKind, GroupEngine, rollup
 
 log = logging.getLogger("groupplug.runner")
 
 _SATISFIED = (GroupState.SUCCEEDED, GroupState.SKIPPED)
+#: Put on the event queue when the run is interrupted (Ctrl-C, SIGTERM).
+_INTERRUPT = Event(EventKind.FAILED, "")
 
 
 @dataclass
@@ -126,17 +129,39 @@ class LocalRunner:
         log.info("run %s of workflow %r; member logs in %s", self.run_id, self.workflow.name,
                  self.log_dir)
         try:
-            self._loop()
+            with interrupts.on_interrupt(lambda reason: self._events.put(("", _INTERRUPT))):
+                self._loop()
+        except KeyboardInterrupt:  # a second Ctrl-C: no waiting for the loop, stop all now
+            self._interrupt(interrupts.requested() or "interrupted (KeyboardInterrupt)")
         finally:
-            for run in self._runs.values():
-                for member in run.members.values():
-                    member.stop()
-            for run in self._runs.values():
-                for member in run.members.values():
-                    member.thread.join(timeout=10)
+            self._stop_all()
         self._refresh_parents()
         log.info("run %s finished: %s", self.run_id, self.report.state)
         return self.report
+
+    def _stop_all(self) -> None:
+        """Stop every member at once (each may take its kill grace), then wait for them."""
+        members = [m for run in self._runs.values() for m in run.members.values()]
+        stoppers = [threading.Thread(target=m.stop, daemon=True) for m in members]
+        for thread in stoppers:
+            thread.start()
+        for thread in stoppers:
+            thread.join(timeout=10)
+        for member in members:
+            if member.thread.is_alive():
+                member.thread.join(timeout=10)
+
+    def _interrupt(self, reason: str) -> None:
+        """The run was interrupted: every running group is aborted (its members stopped as
+        failed, with ``reason``), every group not yet started is skipped."""
+        self.report.interrupted = reason
+        for run in self._runs.values():
+            if run.engine.finished:
+                continue
+            if run.started:
+                self._apply(run, run.engine.abort(reason))
+            else:
+                self._apply(run, run.engine.skip(f"{reason} before the group started"))
 
     def _loop(self) -> None:
         while not all(r.engine.finished for r in self._runs.values()):
@@ -200,6 +225,9 @@ class LocalRunner:
             member.inputs_ready.set()
 
     def _handle(self, path: str, event: Event) -> None:
+        if event is _INTERRUPT:
+            self._interrupt(interrupts.requested() or "interrupted")
+            return
         run = self._runs[path]
         member = run.members.get(event.member)
         if member is not None:  # the times the member recorded, before the states they explain

@@ -1,0 +1,82 @@
+"""A run's interrupt (Ctrl-C, SIGTERM): asked for once by the command line, seen by every engine.
+
+Why not only ``KeyboardInterrupt``: it lands in the main thread wherever that thread happens to
+be (inside Prefect's flow engine, in a REST call to Airflow) and leaves member threads, task
+runners and remote services running, with their records ``RUNNING``. Instead, the signal
+handler calls :func:`request`; each engine stops its own members the way it stops them for a
+finished lead (callbacks registered with :func:`on_interrupt`, or a check of
+:func:`requested` in its loop), lets the run end with every record final, and the command line
+reports the run as ``interrupted``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections.abc import Callable, Iterator
+
+log = logging.getLogger(__name__)
+
+_lock = threading.Lock()
+_event = threading.Event()
+_reason = ""
+_callbacks: list[Callable[[str], None]] = []
+
+
+def request(reason: str) -> bool:
+    """Ask the running run to stop, saying why (``interrupted (SIGINT)``); True the first
+    time. Callbacks run in a thread of their own: this is called from a signal handler."""
+    global _reason
+    with _lock:
+        if _event.is_set():
+            return False
+        _reason = reason
+        _event.set()
+        callbacks = list(_callbacks)
+    log.info("run %s: stopping every member", reason)
+    for callback in callbacks:
+        threading.Thread(target=_call, args=(callback, reason), daemon=True,
+                         name="groupplug-interrupt").start()
+    return True
+
+
+def requested() -> str | None:
+    """Why the run was interrupted, or None while it was not."""
+    return _reason if _event.is_set() else None
+
+
+def wait(timeout: float) -> bool:
+    """Block up to ``timeout`` seconds for an interrupt; whether one came."""
+    return _event.wait(timeout)
+
+
+def reset() -> None:
+    """Forget an interrupt (a process that runs several workflows, tests)."""
+    global _reason
+    with _lock:
+        _event.clear()
+        _reason = ""
+
+
+@contextlib.contextmanager
+def on_interrupt(callback: Callable[[str], None]) -> Iterator[None]:
+    """Call ``callback(reason)`` if the run is interrupted while the block runs (at once when
+    it already was)."""
+    with _lock:
+        _callbacks.append(callback)
+        already = _reason if _event.is_set() else None
+    if already is not None:
+        _call(callback, already)
+    try:
+        yield
+    finally:
+        with _lock:
+            _callbacks.remove(callback)
+
+
+def _call(callback: Callable[[str], None], reason: str) -> None:
+    try:
+        callback(reason)
+    except Exception:  # noqa: BLE001 - one engine's failure to stop must not stop the others
+        log.exception("stopping on interrupt failed in %r", callback)
