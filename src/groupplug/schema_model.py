@@ -239,8 +239,6 @@ class WorkflowFile(_Model):
 
 # -- the JSON Schema -------------------------------------------------------------------------
 
-SCHEMA_ID = "https://groupplug.invalid/workflow.schema.json"
-
 
 def json_schema() -> dict[str, Any]:
     """The JSON Schema of a workflow file, generated from the models above."""
