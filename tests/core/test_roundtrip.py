@@ -8,13 +8,26 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from groupplug import dump_workflow, loads_workflow
-from groupplug.spec import Group, Task, Workflow, freeze
+from groupplug.directives import directive_types
+from groupplug.loader import resource_directives
+from groupplug.spec import Group, Task, TaskFile, Workflow, freeze
 from groupplug.validation import validate
 
 commands = st.sampled_from(["true", "echo 'a: b'", "sleep 1 # x", "printf '%s\\n' \"$HOME\""])
 directives = st.fixed_dictionaries({}, optional={
     "np": st.integers(1, 64), "ngpu": st.integers(0, 8),
     "memory": st.floats(0, 1024, allow_nan=False), "walltime": st.floats(0.01, 100)})
+
+
+words = st.text(st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), min_size=1,
+                max_size=8).filter(lambda w: "{" not in w)
+env_names = st.from_regex(r"[A-Z_][A-Z0-9_]{0,6}", fullmatch=True)
+file_texts = st.sampled_from(["echo hi > {{output}}/x\n", "import sys\n\nprint(1)\n", "a\n  b\n\n",
+                              "no newline", " lead\n"])
+resource_specs = st.fixed_dictionaries({}, optional={
+    "cpu": st.sampled_from([0.5, 1, 4]), "gpu": st.integers(0, 2),
+    "memory": st.sampled_from(["512Mi", "16Gi", 2]), "storage": st.just("10Gi"),
+    "platform": st.just("dgx-a100")})
 
 
 @st.composite
@@ -24,10 +37,28 @@ def workflows(draw) -> Workflow:
     def name(prefix: str) -> str:
         return f"{prefix}{next(counter)}"
 
-    def make_task(lead: bool = False) -> Task:
-        return Task(name("t"), draw(commands), setup=draw(st.none() | commands), lead=lead,
+    resources = draw(st.dictionaries(st.sampled_from(["default", "gpu", "big"]), resource_specs,
+                                     max_size=2))
+    types = directive_types()
+
+    def make_task(lead: bool = False, inputs: tuple[str, ...] = ()) -> Task:
+        resource = draw(st.none() | st.sampled_from(sorted(resources) or ["default"]))
+        resource = resource if resource in resources else None
+        own = draw(directives)
+        base = resource_directives(resources.get(resource or "default", {}), types)[0]
+        fields = {"command": draw(commands)} if draw(st.booleans()) else {
+            "argv": tuple(draw(st.lists(words, min_size=1, max_size=3))),
+            "args": tuple(draw(st.lists(words | st.just("{{output}}/x"), max_size=3)))}
+        return Task(name("t"), setup=draw(st.none() | commands), lead=lead, inputs=inputs,
                     retries=draw(st.integers(0, 3)), retry_delay=draw(st.sampled_from([0.0, 2.5])),
-                    directives=freeze(draw(directives)))
+                    directives=freeze({**base, **own}), resource=resource,
+                    environment=freeze(draw(st.dictionaries(env_names, words, max_size=2))),
+                    files=tuple(TaskFile(p, c) for p, c in draw(st.lists(
+                        st.tuples(st.sampled_from(["run.sh", "a/b.py"]), file_texts),
+                        max_size=2))),
+                    outputs=tuple(freeze(o) for o in draw(st.lists(
+                        st.fixed_dictionaries({"url": st.just("s3://bucket/x")}), max_size=1))),
+                    image=draw(st.none() | st.just("ubuntu:24.04")), **fields)
 
     def make_group(depth: int) -> Group:
         size = draw(st.integers(0 if depth < 2 else 1, 3))
@@ -52,9 +83,13 @@ def workflows(draw) -> Workflow:
         if second.tasks and first.tasks and second is not first:
             groups[-1] = replace(second, tasks=(
                 *(replace(t, lead=False) for t in second.tasks), replace(shared, lead=True)))
+    in_groups = sorted({t.name for g in groups for _, sub in g.walk() for t in sub.tasks})
     singles = [Group(t.name, (t,), barrier=False, implicit=True)
-               for t in (make_task() for _ in range(draw(st.integers(0, 2))))]
-    return Workflow(name("w"), tuple(groups + singles))
+               for t in (make_task(inputs=tuple(draw(st.lists(st.sampled_from(in_groups),
+                                                              max_size=2, unique=True))))
+                         for _ in range(draw(st.integers(0, 2))))]
+    return Workflow(name("w"), tuple(groups + singles), resources=freeze(resources),
+                    osmo_inputs=draw(st.booleans()))
 
 
 @settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow])
@@ -62,7 +97,10 @@ def workflows(draw) -> Workflow:
 def test_dump_then_load_gives_an_equal_spec(workflow):
     assert validate(workflow) == []
     text = dump_workflow(workflow)
-    assert loads_workflow(text) == workflow, text
+    loaded = loads_workflow(text)
+    assert loaded == workflow, text
+    assert loaded.osmo_inputs == (workflow.osmo_inputs and any(
+        t.inputs for _, g in workflow.walk() for t in g.tasks)), text
 
 
 def test_unicode_line_breaks_in_text_survive_the_round_trip():
