@@ -149,7 +149,8 @@ def _b_args(arg: str) -> tuple[str, str]:
         (*_b_args("cat {{input:1}}/x"), "workflow.tasks[1].args[0] (line 9)",
          '{{input:1}} is out of range for task "b": it has 1 input (0..0); add the task'),
         (A_ARGS, '    args: ["cat {{input:0}}/x"]\n  - name: b',
-         "workflow.tasks[0].args[0] (line 6)", '{{input:0}} is out of range for task "a": it has no inputs'),
+         "workflow.tasks[0].args[0] (line 6)",
+         '{{input:0}} is out of range for task "a": it has no inputs'),
         (*_b_args("{{ output }}/x"), "workflow.tasks[1].args[0] (line 9)",
          "groupplug resolves the token written without spaces; write {{output}}"),
         ("    - task: a", "    - task: a\n    files:\n    - path: x.sh\n      contents: |\n"
