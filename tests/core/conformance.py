@@ -40,6 +40,9 @@ class Scenario:
     attempts: dict[str, int] = field(default_factory=dict)
     barrier: tuple[str, ...] = ()  # groups whose main work all starts after the last setup ended
     no_barrier: tuple[str, ...] = ()  # groups where a member starts before another's setup ended
+    #: ``(before, after)`` member keys: ``after`` started its main work once ``before`` finished
+    #: (what task inputs promise), read from the report's timestamps, not from durations.
+    order: tuple[tuple[str, str], ...] = ()
 
     def spec_yaml(self, tmp_dir: str) -> str:
         return textwrap.dedent(self.yaml).replace("{tmp}", str(tmp_dir))
@@ -69,10 +72,17 @@ class Scenario:
             got = member.attempts if member else None
             if got != expected:
                 problems.append(f"member {key}: {got} attempts, expected {expected}")
+        return problems + self._check_timing(report)
+
+    def _check_timing(self, report: RunReport) -> list[str]:
+        """Barriers and input order, from the report's timestamps."""
+        problems: list[str] = []
         for path in self.barrier:
             problems.extend(_check_barrier(report, path, together=True))
         for path in self.no_barrier:
             problems.extend(_check_barrier(report, path, together=False))
+        for before, after in self.order:
+            problems.extend(_check_order(report, before, after))
         return problems
 
 
@@ -87,6 +97,17 @@ def _member(report: RunReport, key: str):
 
 #: Clock tolerance between processes on one machine, in seconds.
 CLOCK_SLACK = 0.05
+
+
+def _check_order(report: RunReport, before: str, after: str) -> list[str]:
+    first, then = _member(report, before), _member(report, after)
+    ended = first.finished_at if first else None
+    began = then.started_at if then else None
+    if ended is None or began is None:
+        return [f"order {before} -> {after}: missing finished_at/started_at"]
+    if began + CLOCK_SLACK < ended:
+        return [f"member {after} started {ended - began:.3f}s before its input {before} finished"]
+    return []
 
 
 def _check_barrier(report: RunReport, path: str, *, together: bool) -> list[str]:
@@ -483,3 +504,69 @@ SCENARIOS.append(
     )
 )
 BARRIER_SCENARIOS = [s for s in SCENARIOS if s.rule.startswith("4")]
+
+
+# -- task inputs, in both spellings --------------------------------------------------------------
+#
+# The table above orders groups through ``upstream:``; these scenarios order them through task
+# ``inputs:`` (plain names), and every scenario that uses inputs has a variant in OSMO's form,
+# ``inputs: [{task: NAME}]`` (ids ending in ``-osmo``). Engines whose YAML path reads task inputs
+# run ``INPUT_SCENARIOS + OSMO_SCENARIOS``; the Python-member variants of the table do not carry
+# task inputs, so these stay out of ``SCENARIOS``.
+
+INPUT_SCENARIOS: list[Scenario] = [
+    Scenario(
+        id="inputs-order-groups",
+        rule="2: a task's inputs order its group after the groups of the tasks it needs",
+        yaml=_wf("""
+            - name: prep
+              tasks:
+              - {name: make, command: "sleep 1"}
+            - name: train
+              tasks:
+              - {name: lead, lead: true, command: "sleep 1", inputs: [make]}
+              - {name: other, command: "true"}
+            """),
+        state="succeeded",
+        groups={"prep": "succeeded", "train": "succeeded"},
+        members={"prep:make": "succeeded", "train:lead": "succeeded",
+                 "train:other": "succeeded"},
+        order=(("prep:make", "train:lead"), ("prep:make", "train:other")),
+    ),
+    Scenario(
+        id="inputs-failed-upstream",
+        rule="3: a failed input's group makes the needing group upstream_failed; never started",
+        yaml=_wf("""
+            - name: prep
+              tasks:
+              - {name: make, command: "exit 1"}
+            - name: train
+              tasks:
+              - {name: use, command: "true", inputs: [make]}
+            """),
+        state="failed",
+        groups={"prep": "failed", "train": "upstream_failed"},
+        members={"prep:make": "failed", "train:use": "upstream_failed"},
+    ),
+]
+
+_INPUTS = re.compile(r"inputs: \[([^\]]*)\]")
+
+
+def osmo_inputs(yaml_text: str) -> str:
+    """``yaml_text`` with every ``inputs: [a, b]`` written OSMO's way, ``[{task: a}, ...]``."""
+
+    def rewrite(match: re.Match[str]) -> str:
+        names = [n.strip() for n in match.group(1).split(",") if n.strip()]
+        return "inputs: [" + ", ".join(f"{{task: {n}}}" for n in names) + "]"
+
+    return _INPUTS.sub(rewrite, yaml_text)
+
+
+def osmo_variant(scenario: Scenario) -> Scenario:
+    """The same scenario with its task inputs in OSMO's form (id suffixed ``-osmo``)."""
+    return replace(scenario, id=f"{scenario.id}-osmo", yaml=osmo_inputs(scenario.yaml),
+                   rule=f"{scenario.rule} (OSMO's inputs: [{{task: NAME}}])")
+
+
+OSMO_SCENARIOS = [osmo_variant(s) for s in SCENARIOS + INPUT_SCENARIOS if "inputs:" in s.yaml]

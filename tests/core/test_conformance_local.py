@@ -7,7 +7,7 @@ import pytest
 from groupplug.loader import load_workflow
 from groupplug.runner import LocalRunner
 
-from .conformance import SCENARIOS, with_python_members
+from .conformance import INPUT_SCENARIOS, OSMO_SCENARIOS, SCENARIOS, with_python_members
 
 
 @pytest.mark.slow
@@ -23,5 +23,18 @@ def test_scenario(scenario, tmp_path):
 def test_scenario_with_python_members(scenario, tmp_path):
     workflow = with_python_members(load_workflow(scenario.spec_yaml(str(tmp_path))))
     assert all(t.command is None and t.fn is not None for _, g in workflow.walk() for t in g.tasks)
+    report = LocalRunner(workflow, log_dir=tmp_path / "logs").run()
+    assert scenario.check(report) == []
+
+
+INPUTS = INPUT_SCENARIOS + OSMO_SCENARIOS
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("scenario", INPUTS, ids=[s.id for s in INPUTS])
+def test_input_scenario(scenario, tmp_path):
+    workflow = load_workflow(scenario.spec_yaml(str(tmp_path)))
+    if scenario.id.endswith("-osmo"):
+        assert workflow.osmo_inputs, "the variant is written in OSMO's form"
     report = LocalRunner(workflow, log_dir=tmp_path / "logs").run()
     assert scenario.check(report) == []
