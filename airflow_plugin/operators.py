@@ -9,6 +9,12 @@ command, not a template file to look up (YAML commands like ``./pull_image.sh`` 
 :class:`GroupSetupOperator` is a member's setup (before the barrier): a shell command, a Python
 callable, or nothing (it then only records the member's arrival). It stops early when its
 member's fate is already decided by the group (the lead finished, the barrier timed out).
+
+Both run what :func:`groupplug.launch.prepare` makes of their task (``sh -c`` or OSMO's argument
+vector, environment, inline files, ``{{output}}``/``{{input:N}}`` under the run's directory
+:func:`run_dir`), with the task's fields as plain data (``launch``, :func:`launch_fields`).
+OSMO's tokens are kept from Jinja (Airflow would render ``{{output}}`` as an empty string);
+other templates in a command (``{{ ds }}``) render as in any operator.
 """
 
 from __future__ import annotations
@@ -17,12 +23,15 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
+from groupplug.launch import TOKEN, Launch, LaunchError, engine_run_dir, prepare
 from groupplug.shell import stop as stop_process
+from groupplug.spec import FrozenDict, Task, TaskFile
 from groupplug.states import MemberState
 
 from . import naming
@@ -31,19 +40,75 @@ from .stopper import GroupStop, Stopper
 from .watch import GroupInfo
 
 
-class ShellOperator(BaseOperator):
-    """Runs ``command`` with ``sh -c`` in its own process group; output to the task log."""
+def launch_fields(task: Task) -> dict[str, Any]:
+    """What :func:`groupplug.launch.prepare` reads of ``task`` besides its commands, as plain
+    data: operators are copied and serialized, spec objects are not made for that."""
+    return {"name": task.name, "argv": None if task.argv is None else list(task.argv),
+            "args": list(task.args), "environment": {str(k): str(v) for k, v in
+                                                     task.environment.items()},
+            "files": [[f.path, f.contents] for f in task.files], "image": task.image,
+            "inputs": list(task.inputs)}
+
+
+def run_dir(context: Any) -> Path:
+    """This DAG run's directory (``{{output}}``): one per dag_id and run_id, shared by every
+    task of the run on this host (or on every host, with a shared ``GROUPPLUG_DATA_DIR``)."""
+    ti = context["ti"]
+    return engine_run_dir("airflow", ti.dag_id, ti.run_id)
+
+
+class _LaunchesTask:
+    """An operator that runs a step of a groupplug task through :mod:`groupplug.launch`."""
+
+    task_id: str
+    launch: dict[str, Any]
+    command: str | None
+
+    def render_template(self, content: Any, context: Any, jinja_env: Any = None,
+                        seen_oids: Any = None) -> Any:
+        if isinstance(content, str):  # {{output}} and {{input:N}} are groupplug's, not Jinja's
+            content = TOKEN.sub(_raw_if_ours, content)
+        return super().render_template(content, context, jinja_env, seen_oids)  # type: ignore[misc]
+
+    def _prepare(self, context: Any, step: str, setup: str | None = None) -> Launch:
+        fields = self.launch
+        main = None if step == "setup" else self.command
+        task = Task(
+            name=fields.get("name") or self.task_id.rsplit(".", 1)[-1], command=main,
+            setup=setup, argv=None if fields.get("argv") is None else tuple(fields["argv"]),
+            args=tuple(fields.get("args", ())),
+            environment=FrozenDict(fields.get("environment", {})),
+            files=tuple(TaskFile(p, c) for p, c in fields.get("files", ())),
+            image=fields.get("image"), inputs=tuple(fields.get("inputs", ())))
+        try:
+            return prepare(task, run_dir=run_dir(context), step=step)
+        except LaunchError as error:
+            raise AirflowException(f"{self.task_id}: {error}") from None
+
+
+def _raw_if_ours(match: Any) -> str:
+    name = match.group(1).strip()
+    if name == "output" or name.startswith("input:"):
+        return "{% raw %}" + match.group(0) + "{% endraw %}"
+    return match.group(0)
+
+
+class ShellOperator(_LaunchesTask, BaseOperator):
+    """Runs ``command`` with ``sh -c`` (or OSMO's argument vector, ``launch["argv"]`` plus
+    ``launch["args"]``, with no shell) in its own process group; output to the task log."""
 
     template_fields: Sequence[str] = ("command",)
     ui_color = "#fdf2d0"
 
-    def __init__(self, *, command: str, **kwargs: Any):
+    def __init__(self, *, command: str | None = None, launch: Mapping[str, Any] | None = None,
+                 **kwargs: Any):
         super().__init__(**kwargs)
         self.command = command
+        self.launch = dict(launch or {})
         self._proc: subprocess.Popen[str] | None = None
 
     def execute(self, context: Any) -> None:
-        rc = run_shell(self, self.command)
+        rc = run_shell(self, self._prepare(context, "main"))
         if rc != 0:
             raise AirflowException(f"{self.task_id}: command exited with {rc}")
 
@@ -52,11 +117,15 @@ class ShellOperator(BaseOperator):
             stop_process(self._proc)
 
 
-def run_shell(owner: Any, command: str) -> int:
+def run_shell(owner: Any, command: str | Launch) -> int:
     """Run ``command`` for ``owner`` (which keeps it as ``_proc`` for ``on_kill``)."""
-    proc = subprocess.Popen(
-        ["sh", "-c", command], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, start_new_session=True, text=True, errors="replace")
+    from groupplug.launch import popen
+
+    try:
+        proc = popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                     errors="replace")
+    except LaunchError as error:
+        raise AirflowException(f"{owner.task_id}: {error}") from None
     owner._proc = proc
     reader = threading.Thread(target=_pump, args=(proc, owner.log), daemon=True)
     reader.start()
@@ -75,7 +144,7 @@ def _pump(proc: subprocess.Popen[str], log: Any) -> None:
         log.info("%s", line.rstrip("\n"))
 
 
-class GroupSetupOperator(BaseOperator):
+class GroupSetupOperator(_LaunchesTask, BaseOperator):
     """A member's setup: ``command`` (shell), ``callable`` (Python) or nothing; then arrival."""
 
     template_fields: Sequence[str] = ("command",)
@@ -83,12 +152,14 @@ class GroupSetupOperator(BaseOperator):
 
     def __init__(
         self, *, member: str, info: Mapping[str, Any], command: str | None = None,
-        python_callable: Callable[..., Any] | None = None, **kwargs: Any,
+        python_callable: Callable[..., Any] | None = None,
+        launch: Mapping[str, Any] | None = None, **kwargs: Any,
     ):
         super().__init__(**kwargs)
         self.member = member
         self.info = dict(info)
         self.command = command
+        self.launch = {"name": member, **(launch or {})}
         self.python_callable = python_callable
         self._proc: subprocess.Popen[str] | None = None
 
@@ -136,9 +207,10 @@ class GroupSetupOperator(BaseOperator):
                     done.set()
         except GroupStop:
             rc = None
-        except BaseException:
+        except BaseException as error:
             if not stopper.fired:
-                self._fail(context, "setup failed")
+                self._fail(context, f"setup failed ({error})" if isinstance(
+                    error, AirflowException) else "setup failed")
                 raise
             rc = None
         watcher.join(5)
@@ -154,7 +226,7 @@ class GroupSetupOperator(BaseOperator):
         if self.python_callable is not None:
             self.python_callable()
             return 0
-        return run_shell(self, self.command or "")
+        return run_shell(self, self._prepare(context, "setup", setup=self.command or ""))
 
     def _fail(self, context: Any, reason: str) -> None:
         context["ti"].xcom_push(key=naming.XCOM_SETUP,

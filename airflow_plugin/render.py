@@ -30,7 +30,7 @@ from .authoring import SETUP_MARK
 from .barrier import GroupBarrierOperator
 from .directives import operator_kwargs
 from .gate import GroupGateOperator
-from .operators import GroupSetupOperator, ShellOperator
+from .operators import GroupSetupOperator, ShellOperator, launch_fields
 from .watch import GroupInfo
 from .wrap import install
 
@@ -149,13 +149,14 @@ def _render_group(made: _Context, group: Group, parent_path: str,
 
 
 def _shell(dag: DAG, group: Group, path: str, task: Any) -> BaseOperator:
-    """A YAML ``command`` (or ``member(name, bash_command)``) as a member operator."""
-    if task.command is None:
+    """A YAML ``command`` (OSMO's argument vector too, or ``member(name, bash_command)``) as a
+    member operator."""
+    if task.command is None and not task.argv:
         raise GroupplugValueError([Problem(
             f"group {path!r} member {task.name!r}", "has no command",
             "give it a shell command, or write an operator or @task call inside the group")])
-    return ShellOperator(task_id=task.name, command=task.command, dag=dag,
-                         **member_kwargs(group, path, task))
+    return ShellOperator(task_id=task.name, command=task.command, launch=launch_fields(task),
+                         dag=dag, **member_kwargs(group, path, task))
 
 
 def member_kwargs(group: Group, path: str, task: Any) -> dict[str, Any]:
@@ -200,7 +201,7 @@ def _wire(made: _Context, group: Group, path: str, prefix: str,
             setups[task.name] = GroupSetupOperator(
                 task_id=_local(info.setups[task.name], prefix), member=task.name,
                 info=info.to_dict(), command=task.setup, python_callable=task.setup_fn,
-                dag=dag, **common)
+                launch=launch_fields(task), dag=dag, **common)
             setups[task.name] >> ops[task.name]
             if first_steps[task.name] is not None:
                 first_steps[task.name] >> setups[task.name]
