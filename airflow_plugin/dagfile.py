@@ -41,7 +41,9 @@ def run_dag_file(path: str, dag_id: str | None, options: Mapping[str, Any]) -> R
     source = Path(path).resolve()
     if not source.is_file():
         raise GroupplugError(f"{path}: no such file")
-    airflow = options.get("airflow")
+    from .stack import stack_airflow
+
+    airflow = options.get("airflow") or stack_airflow(options)
     if airflow is not None:
         return _run(airflow, source, dag_id, options)
     from ._server import EmbeddedAirflow

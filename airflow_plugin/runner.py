@@ -56,8 +56,9 @@ def run_workflow(
     workflow: Workflow, groups: Sequence[str], options: Mapping[str, Any]
 ) -> RunReport:
     from ._server import EmbeddedAirflow
+    from .stack import stack_airflow
 
-    airflow = options.get("airflow")
+    airflow = options.get("airflow") or stack_airflow(options)
     if airflow is not None:
         return _run(airflow, workflow, groups, options)
     with EmbeddedAirflow() as airflow:

@@ -222,6 +222,11 @@ def server_for(options: Mapping[str, Any]) -> contextlib.AbstractContextManager[
     on ``options["port"]`` (a free port by default)."""
     if options.get("server") == "current":
         return contextlib.nullcontext()
+    from .stack import stack_server
+
+    stack = stack_server(options)  # --stack: the server of scripts/stack up
+    if stack is not None:
+        return stack
     if os.environ.get(API_ENV):
         if options.get("port") is not None:
             raise GroupplugError(f"--port starts an embedded server on that port, but {API_ENV} "

@@ -33,9 +33,10 @@ def _run(workflow: Workflow, groups: Sequence[str], options: Mapping[str, Any]) 
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
     from .group_flow import RunOptions, workflow_flow
+    from .stack import stack_task_runner
 
     run_options = RunOptions(selected=groups, on_update=options.get("on_update"),
-                             task_runner=options.get("task_runner"),
+                             task_runner=options.get("task_runner") or stack_task_runner(options),
                              channel=options.get("channel"))
     flow = workflow_flow(workflow, run_options)
     # The heartbeat thread costs each sync flow ~1.1 s at exit (measured); we need none.

@@ -40,6 +40,9 @@ from .exceptions import GroupplugError
 DIR_ENV = "GROUPPLUG_STACK_DIR"
 AIRFLOW_BIN_ENV = "GROUPPLUG_STACK_AIRFLOW_BIN"
 PREFECT_BIN_ENV = "GROUPPLUG_STACK_PREFECT_BIN"
+#: ``GROUPPLUG_STACK=1``: every ``groupplug run`` on Airflow or Prefect uses the stack, as
+#: ``--stack`` does.
+USE_ENV = "GROUPPLUG_STACK"
 WORKERS = ("worker1", "worker2")
 #: Celery slots per worker; members waiting at a deferred barrier hold none.
 CONCURRENCY = 8
@@ -48,7 +51,8 @@ CONCURRENCY = 8
 HEARTBEAT_TIMEOUT = 20
 #: Service start order; ``down`` goes the other way (clients before the databases).
 ORDER = ("postgres", "redis", "prefect-server", "api-server", "scheduler", "dag-processor",
-         "triggerer", *(f"celery-{w}" for w in WORKERS))
+         "triggerer", *(f"celery-{w}" for w in WORKERS), "dask-scheduler",
+         *(f"dask-{w}" for w in WORKERS))
 DB_USER = "groupplug"
 
 #: Each Airflow process reports this as its task instances' hostname (``[core]
@@ -61,6 +65,11 @@ import socket
 def hostname() -> str:
     return os.environ.get("GROUPPLUG_STACK_HOSTNAME") or socket.getfqdn()
 '''
+
+
+def requested(options: Any) -> bool:
+    """Whether a run's options (``--stack``) or the environment ask for the stack."""
+    return bool(options.get("stack")) or os.environ.get(USE_ENV) == "1"
 
 
 def stack_dir() -> Path:
@@ -121,7 +130,8 @@ class Stack:
                         "password": secrets.token_urlsafe(16),
                         "jwt_secret": secrets.token_urlsafe(24),
                         "home": str(self.dir / "airflow"), "workers": list(WORKERS)},
-            "prefect": {"port": free_port(), "home": str(self.dir / "prefect")},
+            "prefect": {"port": free_port(), "home": str(self.dir / "prefect"),
+                        "dask_port": free_port()},
             "pids": {},
         }
 
@@ -277,6 +287,23 @@ class Stack:
         self._spawn("prefect-server", [prefect_bin, "server", "start", "--host", "127.0.0.1",
                                        "--port", str(p["port"])], env=self.prefect_env())
         # checked after Airflow's start: both start at once on two cores
+        dask = str(Path(prefect_bin).with_name("dask"))
+        env = {**self.prefect_env(), "PREFECT_API_URL": self.prefect_api_url()}
+        env.pop("PREFECT_API_DATABASE_CONNECTION_URL")
+        self._spawn("dask-scheduler", [dask, "scheduler", "--host", "127.0.0.1", "--port",
+                                       str(p["dask_port"]), "--no-dashboard"], env=env)
+        for worker in WORKERS:
+            # each worker process under a nanny that restarts it when it dies, as deployed
+            self._spawn(f"dask-{worker}", [dask, "worker", self.dask_address(), "--name",
+                                           f"dask-{worker}", "--host", "127.0.0.1",
+                                           "--nthreads", str(CONCURRENCY), "--no-dashboard"],
+                        env=env)
+
+    def prefect_api_url(self) -> str:
+        return f"http://127.0.0.1:{self.state['prefect']['port']}/api"
+
+    def dask_address(self) -> str:
+        return f"tcp://127.0.0.1:{self.state['prefect']['dask_port']}"
 
     def _prefect_ready(self) -> bool:
         url = f"http://127.0.0.1:{self.state['prefect']['port']}/api/health"
@@ -306,6 +333,9 @@ class Stack:
         for worker in WORKERS:
             self.start_worker(worker, airflow_bin)
         self._wait("prefect server", self._prefect_ready, 180, "prefect-server")
+        for worker in WORKERS:
+            self._wait(f"dask {worker}", lambda w=worker: "Registered to" in self._tail(
+                f"dask-{w}"), 120, f"dask-{worker}")
         self._wait("airflow", self._airflow_healthy, 240, "api-server")
         for worker in WORKERS:
             self._wait(f"celery {worker}", lambda w=worker: self._worker_ready(w), 120,
@@ -347,7 +377,8 @@ class Stack:
     def ports(self) -> dict[str, int | None]:
         s = self.state
         return {"postgres": s["postgres"]["port"], "redis": s["redis"]["port"],
-                "prefect-server": s["prefect"]["port"], "api-server": s["airflow"]["port"]}
+                "prefect-server": s["prefect"]["port"], "api-server": s["airflow"]["port"],
+                "dask-scheduler": s["prefect"]["dask_port"]}
 
     def status(self) -> list[tuple[str, int | None, bool, int | None]]:
         """(service, pid, running, port) for every service the stack started."""
@@ -436,7 +467,7 @@ def _print_status(stack: Stack) -> int:
     print(f"logs: {stack.logs}")
     print(f"airflow: http://127.0.0.1:{stack.state['airflow']['port']} "
           f"(user {stack.state['airflow']['user']}, password in {stack.dir}/stack.json)")
-    print(f"prefect: http://127.0.0.1:{stack.state['prefect']['port']}/api")
+    print(f"prefect: {stack.prefect_api_url()} (dask {stack.dask_address()})")
     return 1 if down else 0
 
 
