@@ -137,10 +137,11 @@ def run_flow(flow: Any) -> FlowRunReport:
     """Run ``flow`` on the configured API; its report from the groups it ran."""
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
+    from ._compat import signals_stay_ours
     from .registry import collecting
     from .runner import check_records_final
 
-    with collecting() as groups, \
+    with collecting() as groups, signals_stay_ours(), \
             temporary_settings(restore_defaults={PREFECT_FLOWS_HEARTBEAT_FREQUENCY}):
         state = flow(return_state=True)
         if inspect.isawaitable(state):  # an async flow: its coroutine, run to its end here

@@ -17,8 +17,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+from groupplug import interrupts
 from groupplug.graph import dependencies, selected_paths
 from groupplug.report import GroupReport, MemberReport, RunReport, roll_up_parents
 from groupplug.spec import Group, Workflow
@@ -52,6 +54,8 @@ class _Context:
     chosen: set[str]
     hook: Any = None
     runnable: set[str] = field(default_factory=set)
+    #: The workflow run's directory ({{output}}, {{input:N}}; :mod:`groupplug.launch`).
+    run_dir: Path | None = None
 
 
 def default_task_runner(members: int) -> Any:
@@ -99,9 +103,22 @@ def run_groups(workflow: Workflow, options: RunOptions) -> RunReport:
     ctx = _Context(workflow, options, report, dependencies(workflow), chosen,
                    get_plugin_manager().hook)
     ctx.runnable = {p for p, g in workflow.walk() if g.tasks and p in chosen}
+    ctx.run_dir = _run_dir()
     _run_side_by_side(ctx, workflow.groups, "")
     roll_up_parents(report, ctx.runnable)
     return report
+
+
+def _run_dir() -> Path:
+    """One directory per flow run (the flow run calling :func:`run_groups`), shared by its
+    members on this host, or on every host with a shared ``GROUPPLUG_DATA_DIR``."""
+    import uuid
+
+    from prefect.runtime import flow_run
+
+    from groupplug.launch import engine_run_dir
+
+    return engine_run_dir("prefect", flow_run.get_id() or f"no-flow-run-{uuid.uuid4().hex}")
 
 
 def _below(path: str, deps: Mapping[str, tuple[str, ...]]) -> list[str]:
@@ -228,6 +245,11 @@ def _run_members(ctx: _Context, path: str, group: Group) -> None:
     if failed:
         driver = group_driver(ctx, path, engine, None, lambda action: None)
         driver.carry_out(engine.upstream_failed(f"upstream group {failed[0]} failed"))
+        return
+    interrupted = interrupts.requested()
+    if interrupted:  # Ctrl-C or SIGTERM came before this group started: it never runs
+        driver = group_driver(ctx, path, engine, None, lambda action: None)
+        driver.carry_out(engine.skip(f"{interrupted} before the group started"))
         return
     _Orchestra(ctx, path, group, engine).run()
     if ctx.options.publish:

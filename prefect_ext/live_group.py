@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from groupplug import interrupts
 from groupplug.driver import GroupDriver
 from groupplug.exceptions import GroupplugValueError, Problem
 from groupplug.report import GroupReport, MemberReport
@@ -76,6 +77,8 @@ class LiveGroup:
         self._thread = threading.Thread(target=self._loop, daemon=True,
                                         name=f"groupplug-{path}")
         self._thread.start()
+        # Ctrl-C or SIGTERM on 'groupplug run': stop every member as the group stops them.
+        self._unsubscribe = interrupts.subscribe(self.abort)
 
     # -- members joining (the block's thread) ------------------------------------------------
 
@@ -237,6 +240,7 @@ class LiveGroup:
         return self.report
 
     def close(self) -> None:
+        self._unsubscribe()
         self._stop.set()
         self._thread.join(timeout=5)
         if self.spec.kind == "variables":

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from groupplug import interrupts
 from groupplug.driver import GroupDriver
 from groupplug.spec import Group, Task
 from groupplug.states import MemberState
@@ -60,6 +62,9 @@ class _Orchestra:
             while not self.engine.finished:
                 for box, message in self.channel.read(list(self.by_box), self.cursor, 0.1):
                     self._event(self.by_box[box], message)
+                interrupted = interrupts.requested()
+                if interrupted:  # Ctrl-C or SIGTERM: stop every member, as a failed lead does
+                    self.driver.carry_out(self.engine.abort(interrupted))
                 self.driver.tick()
                 self._check_crashed()
                 self._submit_ready()
@@ -106,11 +111,13 @@ class _Orchestra:
         return made.submit()
 
     def _context(self, t: Task) -> MemberContext:
-        if t.command is None:
+        if t.command is None and not t.argv:
             raise RuntimeError(f"member {self.path}.{t.name} has nothing to run: give it a "
                                "command or fn=")
+        plain = replace(t, fn=None, setup_fn=None, native=None)  # it may go to another process
         return MemberContext(self.path, t.name, self.index[t.name], t.command, t.setup,
-                             t.retries, t.retry_delay, self.spec)
+                             t.retries, t.retry_delay, self.spec, task=plain,
+                             run_dir=None if self.ctx.run_dir is None else str(self.ctx.run_dir))
 
     def _event(self, member: str, message: dict[str, Any]) -> None:
         kind = EventKind(message["kind"])

@@ -32,6 +32,7 @@ def run_workflow(workflow: Workflow, groups: Sequence[str],
 def _run(workflow: Workflow, groups: Sequence[str], options: Mapping[str, Any]) -> RunReport:
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
+    from ._compat import signals_stay_ours
     from .group_flow import RunOptions, workflow_flow
     from .stack import stack_task_runner
 
@@ -40,7 +41,8 @@ def _run(workflow: Workflow, groups: Sequence[str], options: Mapping[str, Any]) 
                              channel=options.get("channel"))
     flow = workflow_flow(workflow, run_options)
     # The heartbeat thread costs each sync flow ~1.1 s at exit (measured); we need none.
-    with temporary_settings(restore_defaults={PREFECT_FLOWS_HEARTBEAT_FREQUENCY}):
+    with signals_stay_ours(), \
+            temporary_settings(restore_defaults={PREFECT_FLOWS_HEARTBEAT_FREQUENCY}):
         state = flow(return_state=True)
     data = state.result(raise_on_failure=False)
     if not isinstance(data, dict):

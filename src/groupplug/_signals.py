@@ -10,8 +10,8 @@ signals are ignored so that cleanup is not cut short.
 
 from __future__ import annotations
 
-import _thread
 import contextlib
+import os
 import signal
 import sys
 import threading
@@ -23,6 +23,13 @@ from . import interrupts
 #: Seconds an engine gets to stop cooperatively before the main thread is interrupted.
 FORCE_AFTER = 25.0
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
+_active = threading.Event()
+
+
+def active() -> bool:
+    """Whether ``groupplug run`` handles Ctrl-C and SIGTERM now (engines then keep theirs
+    from taking the signals over)."""
+    return _active.is_set()
 
 
 @contextlib.contextmanager
@@ -31,33 +38,37 @@ def stopping_on_signals() -> Iterator[None]:
         yield  # only the main thread may set handlers; an embedding program handles signals
         return
     done = threading.Event()
-    count = [0]
 
     def handle(signum: int, frame: Any) -> None:
-        count[0] += 1
         name = signal.Signals(signum).name
-        if count[0] == 1:
+        if interrupts.request(f"interrupted ({name})"):
             print(f"groupplug: {name}: stopping the run (again to stop at once)",
                   file=sys.stderr, flush=True)
-            interrupts.request(f"interrupted ({name})")
-            threading.Thread(target=_force_later, args=(done,), daemon=True).start()
             return
+        # Asked before (a signal, or an engine whose service died): stop at once.
         for sig in SIGNALS:
             signal.signal(sig, signal.SIG_IGN)
-        print(f"groupplug: {name} again: stopping at once", file=sys.stderr, flush=True)
+        print(f"groupplug: {name}: stopping at once", file=sys.stderr, flush=True)
         raise KeyboardInterrupt
 
     saved = {sig: signal.signal(sig, handle) for sig in SIGNALS}
+    unsubscribe = interrupts.subscribe(lambda reason: _force_later(done))
+    _active.set()
     try:
         yield
     finally:
+        _active.clear()
         done.set()
+        unsubscribe()
         for sig, handler in saved.items():
             signal.signal(sig, handler)
 
 
 def _force_later(done: threading.Event) -> None:
+    """Runs in a thread of its own (interrupt callbacks do)."""
     if not done.wait(FORCE_AFTER):
         print(f"groupplug: the run did not stop within {FORCE_AFTER:g}s; interrupting it",
               file=sys.stderr, flush=True)
-        _thread.interrupt_main()
+        # A real signal, not _thread.interrupt_main(): it also wakes a main thread blocked in
+        # a lock or a socket, where the handler then raises KeyboardInterrupt.
+        os.kill(os.getpid(), signal.SIGINT)

@@ -59,20 +59,32 @@ def reset() -> None:
         _reason = ""
 
 
-@contextlib.contextmanager
-def on_interrupt(callback: Callable[[str], None]) -> Iterator[None]:
-    """Call ``callback(reason)`` if the run is interrupted while the block runs (at once when
-    it already was)."""
+def subscribe(callback: Callable[[str], None]) -> Callable[[], None]:
+    """Call ``callback(reason)`` when the run is interrupted (at once, in this thread, when it
+    already was); returns the function that unsubscribes it."""
     with _lock:
         _callbacks.append(callback)
         already = _reason if _event.is_set() else None
     if already is not None:
         _call(callback, already)
+
+    def unsubscribe() -> None:
+        with _lock:
+            if callback in _callbacks:
+                _callbacks.remove(callback)
+
+    return unsubscribe
+
+
+@contextlib.contextmanager
+def on_interrupt(callback: Callable[[str], None]) -> Iterator[None]:
+    """Call ``callback(reason)`` if the run is interrupted while the block runs (at once when
+    it already was)."""
+    unsubscribe = subscribe(callback)
     try:
         yield
     finally:
-        with _lock:
-            _callbacks.remove(callback)
+        unsubscribe()
 
 
 def _call(callback: Callable[[str], None], reason: str) -> None:

@@ -21,6 +21,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 MARK_ENV = "GROUPPLUG_TEST_MARK"
+#: What a run keeps in TMPDIR on purpose: member logs (local), the engine's log file.
+KEPT_OUTPUT = ("groupplug-run-", "groupplug-logs")
 
 #: Three members at a barrier that each say when their main work started, then run for ages.
 BARRIER_YAML = """\
@@ -44,6 +46,12 @@ class Interrupted:
     seconds: float  # signal -> exit, for benchmarks and messages; never asserted
     left: list[str] = field(default_factory=list)  # "pid cmdline" of marked processes alive
     tmp_left: list[str] = field(default_factory=list)  # what the run left in its TMPDIR
+
+    @property
+    def homes_left(self) -> list[str]:
+        """Temporary directories left behind that are not the run's logs (which the command
+        line keeps and names on purpose)."""
+        return [n for n in self.tmp_left if not n.startswith(KEPT_OUTPUT)]
 
     def report(self) -> dict:
         lines = [line for line in self.stdout.splitlines() if line.strip()]

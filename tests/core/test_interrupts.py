@@ -26,8 +26,7 @@ def test_signal_stops_every_member_and_reports_interrupted(tmp_path, sig):
     result = run_and_signal(["run", str(spec), "--json"], tmp_path, ready, sig)
     assert result.returncode == 130, result.stderr
     assert result.left == [], "member commands outlived the run"
-    # The member logs are the run's output (kept, and named with -v); nothing else is left.
-    assert all(name.startswith("groupplug-run-") for name in result.tmp_left), result.tmp_left
+    assert result.homes_left == [], result.tmp_left
     report = result.report()
     assert report["state"] == "interrupted" and report["reason"] == f"interrupted ({sig.name})"
     members = report["groups"]["train"]["members"]
