@@ -5,7 +5,9 @@ It mirrors the local engine's member, but talks to its group's subflow through a
 thread, a Dask worker process or another machine. The subflow decides (status engine); the
 member reports events and obeys commands. Shell commands run in their own process group and
 are killed when the group stops or restarts the member (Prefect cannot cancel a running task:
-only cooperative stopping ends work early).
+only cooperative stopping ends work early). Each step runs what :func:`groupplug.launch.prepare`
+makes of the member's task, where the member runs: OSMO's argument vector, environment, inline
+files and ``{{output}}``/``{{input:N}}`` under the flow run's directory (``run_dir``).
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from groupplug.launch import Launch, LaunchError, prepare
 from groupplug.shell import run_watched
+from groupplug.spec import Task
 from groupplug.status import EventKind
 
 from .channel import BROADCAST, Channel, ChannelSpec
@@ -30,11 +34,15 @@ class MemberContext:
     group: str
     name: str
     index: int
-    command: str
+    command: str | None
     setup: str | None
     retries: int
     retry_delay: float
     channel: ChannelSpec
+    #: The member's task (no callables: it travels to process-based task runners) and the
+    #: run's directory; without them the commands run as plain ``sh -c`` strings.
+    task: Task | None = None
+    run_dir: str | None = None
 
 
 def events_box(index: int) -> str:
@@ -101,24 +109,35 @@ class MemberRun:
         finally:
             self.channel.detach()
 
-    def _shell(self, command: str) -> int | None:
+    def _shell(self, step: str) -> tuple[int | None, str]:
+        """Run the member's ``step`` ("setup" or "main"); ``(exit code, why it failed)``, the
+        code None when the group stopped it."""
         def should_stop() -> str | None:
             self._poll(0)
             if any(m["op"] in ("stop", "restart") for m in self.inbox):
                 return "stopped by the group"
             return None
 
-        rc, _ = run_watched(command, self.log, should_stop, poll_interval=0.1)
-        return rc
+        ctx = self.ctx
+        try:
+            if ctx.task is not None and ctx.run_dir is not None:
+                launch = prepare(ctx.task, run_dir=ctx.run_dir, step=step)
+            else:
+                launch = Launch.shell((ctx.setup if step == "setup" else ctx.command) or "")
+            rc, _ = run_watched(launch, self.log, should_stop, poll_interval=0.1)
+        except LaunchError as error:  # fails like a command that is not found
+            self.log.error("%s", error)
+            return 127, str(error)
+        return rc, f"exit {rc}"
 
     def _setup(self) -> None:
         ctx = self.ctx
         if ctx.setup:
             self.emit(EventKind.SETUP_STARTED)
-            rc = self._shell(ctx.setup)
+            rc, why = self._shell("setup")
             self._check_stop()
             if rc is not None and rc != 0:
-                self._end(EventKind.FAILED, f"setup failed (exit {rc})")
+                self._end(EventKind.FAILED, f"setup failed ({why})")
         self.record["setup_finished_at"] = time.time()
 
     def _end(self, kind: EventKind, reason: str = "") -> None:
@@ -152,7 +171,7 @@ class MemberRun:
             self.record["attempts"] += 1
             self.record["started_at"] = time.time()
             self.emit(EventKind.STARTED)
-            rc = self._shell(ctx.command)
+            rc, why = self._shell("main")
             self._check_stop()
             restart = self._take("restart")
             if restart is not None:
@@ -162,8 +181,8 @@ class MemberRun:
                 self._end(EventKind.SUCCEEDED)
             failures += 1
             if failures > ctx.retries:
-                self._end(EventKind.FAILED, f"command failed (exit {rc})")
-            self.emit(EventKind.RETRYING, f"command failed (exit {rc}); retry {failures} of "
+                self._end(EventKind.FAILED, f"command failed ({why})")
+            self.emit(EventKind.RETRYING, f"command failed ({why}); retry {failures} of "
                                           f"{ctx.retries}")
             deadline = time.monotonic() + ctx.retry_delay
             while time.monotonic() < deadline:
