@@ -14,8 +14,15 @@
         - {name: master, lead: true, setup: "...", command: "...", inputs: [download],
            retries: 1, retryDelay: 0, directives: {ngpu: 1, memory: 16GB, walltime: 2h}}
         - simulate              # a reference to a task defined elsewhere (signac: several groups)
+        - {name: worker, command: [python3], args: [train.py, --rank, 1],   # OSMO's task fields
+           environment: {WORLD_SIZE: 2}, files: [{path: train.py, contents: "..."}],
+           inputs: [{task: download}], image: "nvcr.io/...", resource: gpu, outputs: [...]}
         groups: [...]           # nested groups
+      resources: {gpu: {cpu: 4, gpu: 1, memory: 16Gi}}  # OSMO: cpu -> np, gpu -> ngpu, memory
 
+Every field is validated through the pydantic models of :mod:`groupplug.schema_model` (which
+also generate the file's JSON Schema); only a file whose fields are sound is built into specs,
+and the rules across fields run in :mod:`groupplug.validation`.
 The file is parsed once with the C loader when PyYAML has it. Line numbers are only looked up
 (a second, node-level parse) when there are problems to report, so valid files pay nothing extra.
 """
