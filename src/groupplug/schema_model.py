@@ -272,7 +272,11 @@ def _problems(model: type[_Model], errors: list[Any], prefix: str) -> list[Probl
         if path in problems:
             continue  # one problem per field (a union reports once per branch)
         kind = error["type"]
-        if kind == "extra_forbidden":
+        if error["loc"] and error["loc"][-1] == "[key]":  # a mapping key that is not text
+            path = path.removesuffix(".[key]")
+            problems[path] = Problem(path, f"the name {error['input']!r} must be text",
+                                     f'write it quoted: "{error["input"]}"')
+        elif kind == "extra_forbidden":
             name = str(error["loc"][-1])
             if owner is not None and name in owner.UNSUPPORTED:
                 message, fix = owner.UNSUPPORTED[name]

@@ -186,6 +186,8 @@ def _b_args(arg: str) -> tuple[str, str]:
          "workflow.resources.default.memory (line 4)", "memory must be a number of GB"),
         ("  name: w\n", "  name: w\n  resources:\n    default: {gpu: two}\n",
          "workflow.resources.default.gpu (line 4)", "expected a whole number of GPUs"),
+        ("  - name: a\n", "  - name: a\n    environment: {1: x}\n",
+         "workflow.tasks[0].environment.1 (line 5)", 'the name 1 must be text; write it quoted'),
         ("    command: [sh, -c]\n", "    command: [sh, [-c]]\n",
          "workflow.tasks[0].command[1] (line 5)", "expected a program or an argument"),
     ],
