@@ -10,9 +10,8 @@ import argparse
 import json
 import logging
 import sys
-import threading
 from collections.abc import Sequence
-from typing import Any, TextIO
+from typing import Any
 
 from .exceptions import EngineNotAvailable, GroupplugError, GroupplugValueError
 from .report import RunReport
@@ -37,22 +36,34 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="groupplug", description="Group semantics (leads, barriers, directives) for workflows"
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="log the run's story")
+    # -v goes before or after the subcommand: each subparser takes it too; SUPPRESS keeps a
+    # subparser from resetting a count given before it.
+    verbose = argparse.ArgumentParser(add_help=False)
+    verbose.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS,
+                         help="-v: the run's story (barriers, stops, groups ending); -vv: the "
+                         "engines' own logs on the terminal too")
+    parser.add_argument("-v", "--verbose", action="count", default=0,
+                        help="-v: the run's story; -vv: the engines' logs too")
     parser.add_argument("--version", action="version", version=f"groupplug {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
-    validate = sub.add_parser("validate", help="check a workflow file; exit 2 on problems")
+    validate = sub.add_parser("validate", parents=[verbose],
+                              help="check a workflow file; exit 2 on problems")
     validate.add_argument("file")
     validate.add_argument("--engine", help="also run this engine's own checks")
-    show = sub.add_parser("show", help="the group tree with leads, barriers and directives")
+    show = sub.add_parser("show", parents=[verbose],
+                          help="the group tree with leads, barriers and directives")
     show.add_argument("file")
     show.add_argument("--json", action="store_true", help="print the spec as JSON")
-    run = sub.add_parser("run", help="run a workflow (or selected groups) on an engine")
+    run = sub.add_parser("run", parents=[verbose],
+                         help="run a workflow (or selected groups) on an engine")
     run.add_argument("file")
     run.add_argument("--engine", default="local", help="local (default), airflow or prefect")
     run.add_argument("-g", "--group", action="append", default=[], dest="groups",
                      help="run only this group (and its children); repeatable")
     run.add_argument("--json", action="store_true", help="print exactly one JSON report")
-    run.add_argument("--log-dir", help="local engine: where member logs go")
+    run.add_argument("--log-dir", help="local engine: where member logs go (kept)")
+    run.add_argument("--keep", action="store_true", help="local engine: keep the run's "
+                     "directory of member logs (removed at the end unless a member failed)")
     run.add_argument("--dag-id", help="Airflow DAG file: the DAG to run (default: its only DAG)")
     run.add_argument("--port", type=int, help="Prefect: the embedded server's port (default: a "
                      "free one)")
@@ -60,14 +71,13 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from . import runlog
+
     args = _parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
-        format="%(asctime)s %(name)s %(levelname)s %(message)s",
-        stream=sys.stderr,
-    )
+    args.engine_log = runlog.engine_log_path(args.engine) if args.command == "run" else None
+    runlog.configure(args.verbose, args.engine_log)
     try:
-        return {"validate": _validate, "show": _show, "run": _run}[args.command](args)
+        return _command(args)
     except GroupplugValueError as exc:
         for problem in exc.problems:
             text = str(problem)  # a load error's path is the file already: name it once
@@ -80,6 +90,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("groupplug: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+
+
+def _command(args: argparse.Namespace) -> int:
+    try:
+        return {"validate": _validate, "show": _show, "run": _run}[args.command](args)
+    finally:
+        sys.stdout.flush()  # the report first, then where the logs are
+        _name_engine_log(args)
 
 
 def _load(args: argparse.Namespace, engine: str | None) -> Workflow:
@@ -156,18 +174,28 @@ def _run(args: argparse.Namespace) -> int:
         except KeyError:
             names = ", ".join(p for p, _ in workflow.walk())
             raise GroupplugError(f"-g {name}: no such group; groups: {names}") from None
-    options: dict[str, Any] = {}
-    live = _LiveTree(workflow, sys.stdout if not args.json else sys.stderr)
-    if args.engine == "local" and args.log_dir:
-        options["log_dir"] = args.log_dir
-    if args.port is not None:
-        options["port"] = args.port
-    if live.enabled:
-        options["on_update"] = live.update
-    report = pm.hook.groupplug_run_workflow(
-        workflow=workflow, engine=args.engine, groups=list(args.groups), options=options
-    )
-    live.stop()
+    from .live import LiveTree
+    from .story import Storyteller
+
+    options = _run_options(args)
+    live = LiveTree(lambda r: run_tree(workflow, r, colour=True),
+                    sys.stdout if not args.json else sys.stderr)
+    story = Storyteller({p for p, g in workflow.walk() if g.tasks and g.has_barrier})
+    if live.enabled or args.verbose:
+        def updated(report: RunReport) -> None:
+            story.see(report)
+            live.update(report)
+
+        options["on_update"] = updated
+    live.update(_pending(workflow, args.engine))  # the tree while the engine starts
+    live.start()
+    try:
+        report = pm.hook.groupplug_run_workflow(
+            workflow=workflow, engine=args.engine, groups=list(args.groups), options=options)
+        if report is not None:
+            story.see(report)  # what the live updates missed (all of it without them)
+    finally:
+        live.stop()
     if report is None:
         raise EngineNotAvailable(f"no plugin ran the workflow on engine {args.engine!r}")
     if args.json:
@@ -176,6 +204,28 @@ def _run(args: argparse.Namespace) -> int:
         colour = sys.stdout.isatty()
         print("\n".join(run_tree(workflow, report, colour=colour)))
     return EXIT_OK if report.state == "succeeded" else EXIT_FAILED
+
+
+def _pending(workflow: Workflow, engine: str) -> RunReport:
+    from .report import GroupReport, MemberReport
+
+    report = RunReport(workflow.name, engine)
+    for path, group in workflow.walk():
+        report.groups[path] = GroupReport(
+            lead=group.lead.name if group.lead else None,
+            members={t.name: MemberReport() for t in group.tasks})
+    return report
+
+
+def _run_options(args: argparse.Namespace) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    if args.engine == "local" and args.log_dir:
+        options["log_dir"] = args.log_dir
+    if args.engine == "local" and args.keep:
+        options["keep"] = True
+    if args.port is not None:
+        options["port"] = args.port
+    return options
 
 
 def _run_python(args: argparse.Namespace, pm: Any, path: str, target: str | None) -> int:
@@ -197,8 +247,12 @@ def _run_python(args: argparse.Namespace, pm: Any, path: str, target: str | None
     options: dict[str, Any] = {"json": args.json}
     if args.port is not None:
         options["port"] = args.port
+    from .story import Storyteller
+
     report = pm.hook.groupplug_run_python_file(path=path, target=target, engine=args.engine,
                                                options=options)
+    if report is not None:
+        Storyteller().see(report)
     if report is None:
         raise EngineNotAvailable(f"engine {args.engine!r} cannot run Python files ({path})")
     if args.json:
@@ -210,48 +264,10 @@ def _run_python(args: argparse.Namespace, pm: Any, path: str, target: str | None
     return EXIT_OK if report.state == "succeeded" else EXIT_FAILED
 
 
-class _LiveTree:
-    """Redraws the state tree in place on a terminal while a run goes on."""
-
-    def __init__(self, workflow: Workflow, stream: TextIO, interval: float = 0.25):
-        self.workflow = workflow
-        self.stream = stream
-        self.enabled = stream.isatty()
-        self._report: RunReport | None = None
-        self._drawn = 0
-        self._done = threading.Event()
-        self._thread = threading.Thread(target=self._loop, args=(interval,), daemon=True)
-        if self.enabled:
-            self._thread.start()
-
-    def update(self, report: RunReport) -> None:
-        self._report = report
-
-    def stop(self) -> None:
-        self._done.set()
-        if self.enabled:
-            self._thread.join()
-            self._clear()
-
-    def _loop(self, interval: float) -> None:
-        from .tree import run_tree
-
-        while not self._done.wait(interval):
-            if self._report is None:
-                continue
-            try:
-                lines = run_tree(self.workflow, self._report, colour=True)
-            except (KeyError, RuntimeError):  # the report changed while we read it
-                continue
-            self._clear()
-            self.stream.write("\n".join(lines) + "\n")
-            self.stream.flush()
-            self._drawn = len(lines)
-
-    def _clear(self) -> None:
-        if self._drawn:
-            self.stream.write(f"\x1b[{self._drawn}F\x1b[J")
-            self._drawn = 0
+def _name_engine_log(args: argparse.Namespace) -> None:
+    """The engines' log file, named once the run ended (stderr: stdout may be the JSON)."""
+    if args.engine_log is not None and args.engine_log.exists():
+        logging.getLogger("groupplug.say").info("engine logs: %s", args.engine_log)
 
 
 if __name__ == "__main__":  # pragma: no cover
