@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -123,3 +124,70 @@ def test_run_selected_group_only(tmp_path):
     groups = json.loads(result.stdout)["groups"]
     assert groups["evaluate"]["state"] == "succeeded"
     assert groups["train"]["state"] == "skipped" and groups["prepare"]["state"] == "skipped"
+
+
+QUICK = "workflow:\n  name: q\n  tasks:\n  - {name: hi, command: 'echo hi'}\n"
+FAILING = ("workflow:\n  name: f\n  groups:\n  - name: g\n    ignoreNonleadStatus: false\n"
+           "    tasks:\n    - {name: lead, lead: true, command: 'sleep 30'}\n"
+           "    - {name: boom, command: 'echo oops; exit 3'}\n")
+
+
+def said(stderr: str, what: str) -> list[str]:
+    """The paths groupplug names on stderr as ``groupplug: <what>: PATH ...``."""
+    prefix = f"groupplug: {what}: "
+    return [line[len(prefix):].split(" ")[0] for line in stderr.splitlines()
+            if line.startswith(prefix)]
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_verbose_before_or_after_the_subcommand_tells_the_story(tmp_path, where):
+    spec = tmp_path / "q.yaml"
+    spec.write_text(QUICK)
+    args = ["-v", "run", str(spec)] if where == "before" else ["run", str(spec), "-v"]
+    result = groupplug(*args)
+    assert result.returncode == 0, result.stderr
+    story = [line[9:] for line in result.stderr.splitlines() if line[:2].isdigit()]
+    assert story == ["group hi finished: succeeded"], result.stderr
+    quiet = groupplug("run", str(spec))
+    assert quiet.returncode == 0 and not [x for x in quiet.stderr.splitlines() if x[:2].isdigit()]
+    assert groupplug("validate", str(spec), "-v").returncode == 0
+
+
+def test_run_directory_removed_unless_kept_or_a_member_failed(tmp_path):
+    spec, failing = tmp_path / "q.yaml", tmp_path / "f.yaml"
+    spec.write_text(QUICK)
+    failing.write_text(FAILING)
+    plain = groupplug("run", str(spec))
+    assert plain.returncode == 0 and not said(plain.stderr, "member logs"), plain.stderr
+    [log] = said(plain.stderr, "engine logs")
+    assert "member logs in /tmp/groupplug-run-" in Path(log).read_text()  # the runner's word
+    gone = Path(Path(log).read_text().split("member logs in ")[1].split()[0])
+    assert gone.name.startswith("groupplug-run-") and not gone.exists()
+    kept = groupplug("run", str(spec), "--keep")
+    [folder] = said(kept.stderr, "member logs")
+    assert (Path(folder) / "hi.hi.log").read_text().endswith("hi\n")
+    shutil.rmtree(folder)
+    failed = groupplug("run", str(failing), "--json")
+    assert failed.returncode == 1 and json.loads(failed.stdout)["state"] == "failed"
+    assert "(g.boom failed)" in failed.stderr, failed.stderr  # who failed, not whom it stopped
+    [folder] = said(failed.stderr, "member logs")
+    assert "oops" in (Path(folder) / "g.boom.log").read_text()
+    shutil.rmtree(folder)
+
+
+def test_json_on_a_terminal_is_one_object_with_the_tree_on_stderr(tmp_path):
+    from tests.core.terminal import run_on_terminal
+
+    failing = tmp_path / "f.yaml"
+    failing.write_text(FAILING)
+    run = run_on_terminal([sys.executable, "-m", "groupplug.cli", "run", str(failing), "--json",
+                           "-v"], cwd=str(ROOT), stdout_pipe=True, timeout=120)
+    assert run.returncode == 1
+    assert json.loads(run.stdout)["groups"]["g"]["state"] == "failed"  # one object, no tree
+    screen = [line[9:] if line[:2].isdigit() else line for line in run.screen]
+    assert screen[:4] == ["group g: barrier released for lead, boom",
+                          "g.boom failed: command failed (exit 3)",
+                          "g.lead stopped as failed: task boom failed",
+                          "group g finished: failed"], run.screen
+    assert not any(line.startswith("f [local]") for line in screen)  # live tree gone at the end
+    shutil.rmtree(said("\n".join(run.screen), "member logs")[0])

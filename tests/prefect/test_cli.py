@@ -56,6 +56,13 @@ def logged_to_api(stderr: str) -> list[str]:
     return [m for m in messages if not m.startswith("View at ")]
 
 
+def engine_log(stderr: str) -> str:
+    """The engine log file the run named at its end: Prefect's lines go there, not to stderr."""
+    named = [line for line in stderr.splitlines() if line.startswith("groupplug: engine logs: ")]
+    assert len(named) == 1, stderr[-3000:]
+    return Path(named[0].split(": ", 2)[2]).read_text()
+
+
 def saved_logs(home: Path) -> list[str]:
     with sqlite3.connect(home / "prefect.db") as db:
         return [row[0] for row in db.execute("SELECT message FROM log ORDER BY timestamp")]
@@ -72,8 +79,11 @@ def test_yaml_run_exits_with_every_log_record_saved(tmp_path):
     assert report.state == "succeeded" and report.run_id
     assert report.groups["solo"].members["hello"].state.value == "succeeded"
     assert "Error logging to API" not in result.stderr
-    logged = logged_to_api(result.stderr)
-    assert len(logged) >= 6, result.stderr  # 2 flows x begin/end, the member's line, its end
+    assert not logged_to_api(result.stderr), result.stderr  # Prefect's lines: the log file
+    log_text = engine_log(result.stderr)
+    assert "Error logging to API" not in log_text
+    logged = logged_to_api(log_text)
+    assert len(logged) >= 6, log_text  # 2 flows x begin/end, the member's line, its end
     assert sorted(saved_logs(tmp_path / "home")) == sorted(logged)
 
 
@@ -85,10 +95,16 @@ def test_verbose_tells_the_story_on_the_chosen_port(tmp_path):
                           "--engine", "prefect", "--port", str(port), "--json",
                           home=tmp_path / "home")
     assert result.returncode == 0, result.stderr[-3000:]
-    assert f"127.0.0.1:{port}/api" in result.stderr
-    assert "httpx" not in result.stderr and "HTTP Request" not in result.stderr
+    log_text = engine_log(result.stderr)
+    assert f"127.0.0.1:{port}/api" in log_text
+    assert "HTTP Request" not in result.stderr and "HTTP Request" not in log_text
     assert ("group train ended succeeded; lead master: master succeeded, worker succeeded "
-            "(lead finished)") in result.stderr, result.stderr[-6000:]
+            "(lead finished)") in log_text, log_text[-6000:]
+    story = [line.split(" ", 1)[1] for line in result.stderr.splitlines()
+             if re.match(r"^\d\d:\d\d:\d\d ", line)]
+    assert "train.worker stopped as succeeded: lead finished" in story, result.stderr[-3000:]
+    assert "group train finished: succeeded" in story
+    assert " prefect." not in result.stderr  # the engine's lines are in the file only
     report = json.loads(result.stdout)  # the flow's print went to stderr
     assert "the flow prints this; with --json it goes to stderr" in result.stderr
     assert report["state"] == "succeeded"

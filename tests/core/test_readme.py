@@ -1,0 +1,29 @@
+"""The README's commands run as written (the core environment's share: validate, show and the
+local engine; the engine suites run theirs through the same helpers)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.core.readme import (
+    check_readme_command,
+    engine_of,
+    runnable_commands,
+    too_long,
+)
+
+COMMANDS = runnable_commands()
+
+
+def test_the_readme_marks_commands_for_every_suite():
+    suites = {engine_of(c) for c in COMMANDS if too_long(c) is None}
+    assert suites == {"core", "airflow", "prefect"}, COMMANDS
+    assert any(c.startswith("scripts/demo") for c in COMMANDS)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("command", [c for c in COMMANDS if engine_of(c) == "core"])
+def test_readme_command_runs_as_written(command):
+    if (why := too_long(command)) is not None:
+        pytest.skip(f"not run here: {why}")
+    check_readme_command(command)
