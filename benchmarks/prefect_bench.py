@@ -240,13 +240,14 @@ def _stamp(line: str) -> float:
 
 
 def cli_once(folder: Path) -> tuple[float, float, float]:
-    """``groupplug -v run one.yaml --engine prefect --json`` in a fresh process: (wall minus
-    the server's start, the server's start, seconds from the top flow run's end to exit)."""
+    """``groupplug -vv run one.yaml --engine prefect --json`` in a fresh process: (wall minus
+    the server's start, the server's start, seconds from the top flow run's end to exit).
+    ``-vv``: Prefect's run log lines on stderr too (``-v`` leaves them in the log file)."""
     spec = folder / "one.yaml"
     spec.write_text(ONE_TASK)
     env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
     began = time.monotonic()
-    result = subprocess.run([str(Path(sys.executable).with_name("groupplug")), "-v", "run",
+    result = subprocess.run([str(Path(sys.executable).with_name("groupplug")), "-vv", "run",
                              str(spec), "--engine", "prefect", "--json"],
                             capture_output=True, text=True, env=env, timeout=600)
     wall, ended = time.monotonic() - began, time.time()
