@@ -1,0 +1,205 @@
+"""Airflow on the stack: PostgreSQL, Redis, Celery workers ``worker1`` and ``worker2``.
+
+Conformance for a subset of the core table with members spread over both workers, then faults:
+a Celery worker SIGKILLed while its member runs main work and while its peers wait at the
+barrier, the triggerer restarted while a barrier is deferred, two runs of one DAG at once. Every
+run must end (no deadlock) with every task instance final. Waits are on states, never on time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+import uuid
+
+import pytest
+
+pytest.importorskip("airflow")
+
+from groupplug import stack as stack_mod  # noqa: E402
+from groupplug.airflow import runner  # noqa: E402
+from groupplug.airflow.stack import StackAirflow  # noqa: E402
+from groupplug.loader import load_workflow  # noqa: E402
+from tests.core.conformance import SCENARIOS, fail_once  # noqa: E402
+
+pytestmark = pytest.mark.slow
+FINAL = {"success", "failed", "skipped", "upstream_failed", "removed"}
+SUBSET = ("lead-succeeds-stops-others", "lead-fails-stops-others", "lead-retry-restarts-others",
+          "barrier-releases-together", "setup-failure-leaves-count",
+          "barrier-timeout-names-missing", "failed-group-fails-downstream", "nested-rollup")
+
+
+@pytest.fixture(scope="module")
+def airflow(stack):
+    return StackAirflow(stack.state)
+
+
+def start(airflow, yaml: str, name: str, runs: int = 1):
+    """Write the workflow's DAG and trigger ``runs`` runs of it; (workflow, dag id, run ids)."""
+    workflow = load_workflow(yaml)
+    dag_id = f"stack_{name}_{uuid.uuid4().hex[:6]}"
+    runner.write_dag(airflow, workflow, dag_id, [])
+    client = airflow.client()
+    client.wait_for_dag(dag_id, timeout=300)
+    run_ids = [f"run{i}" for i in range(runs)]
+    for run_id in run_ids:
+        client.trigger(dag_id, run_id)
+    return workflow, dag_id, run_ids
+
+
+def finish(airflow, workflow, dag_id: str, run_id: str):
+    client = airflow.client()
+    runner.follow(client, workflow, dag_id, run_id, [], None, timeout=900)
+    report = runner.read_report(client, workflow, dag_id, run_id, [])
+    open_tis = {ti["task_id"]: ti["state"] for ti in client.task_instances(dag_id, run_id)
+                if ti["state"] not in FINAL}
+    assert open_tis == {}, f"task instances left non-final: {open_tis}"
+    return report
+
+
+def wait_ti(airflow, dag_id: str, run_id: str, task_id: str, states: set[str],
+            timeout: float = 600) -> dict:
+    client = airflow.client()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for ti in client.task_instances(dag_id, run_id):
+            if ti["task_id"] == task_id and ti["state"] in states:
+                return ti
+        time.sleep(1)
+    raise AssertionError(f"{task_id} never reached {states} in {timeout}s")
+
+
+def kill_worker(stack, hostname: str) -> None:
+    """SIGKILL the whole Celery worker (main process, pool, task supervisors), as a lost machine,
+    then start a new one under the same name for the tests after."""
+    pid = stack.state["pids"][f"celery-{hostname}"]
+    os.killpg(pid, signal.SIGKILL)
+    while stack_mod._group_alive(pid):
+        time.sleep(0.1)
+    stack.start_worker(hostname)
+
+
+def test_conformance_subset_spreads_over_both_workers(airflow, tmp_path_factory):
+    chosen = [s for s in SCENARIOS if s.id in SUBSET]
+    assert len(chosen) == len(SUBSET)
+    started = {}
+    for scenario in chosen:
+        yaml = scenario.spec_yaml(str(tmp_path_factory.mktemp(scenario.id)))
+        started[scenario.id] = start(airflow, yaml, scenario.id.replace("-", "_"))
+    problems, hosts = {}, set()
+    for scenario in chosen:
+        workflow, dag_id, (run_id,) = started[scenario.id]
+        report = finish(airflow, workflow, dag_id, run_id)
+        found = scenario.check(report)
+        if found:
+            problems[scenario.id] = found + [json.dumps(report.to_json())]
+        hosts |= {ti["hostname"] for ti in airflow.client().task_instances(dag_id, run_id)
+                  if ti["hostname"]}
+    assert problems == {}
+    assert {"worker1", "worker2"} <= hosts, f"members ran on {hosts}, not on both workers"
+
+
+def test_worker_killed_in_main_work_fails_the_lead_and_stops_the_group(stack, airflow, tmp_path):
+    yaml = f"""
+workflow:
+  name: killmain
+  groups:
+  - name: g
+    tasks:
+    - {{name: lead, lead: true, command: "touch {tmp_path}/lead-running; sleep 600"}}
+    - {{name: w1, command: "sleep 600"}}
+    - {{name: w2, command: "sleep 600"}}
+"""
+    workflow, dag_id, (run_id,) = start(airflow, yaml, "killmain")
+    while not (tmp_path / "lead-running").exists():
+        time.sleep(0.5)
+    lead = wait_ti(airflow, dag_id, run_id, "g.lead", {"running"})
+    kill_worker(stack, lead["hostname"])
+    report = finish(airflow, workflow, dag_id, run_id)
+    group = report.groups["g"]
+    assert report.state == "failed" and group.state.value == "failed", report.to_json()
+    assert group.members["lead"].state.value == "failed"
+    for name in ("w1", "w2"):  # stopped by the lead's end, not left running 600 s
+        assert group.members[name].state.value == "failed", report.to_json()
+        assert "lead finished" in group.members[name].reason
+
+
+def test_worker_killed_in_setup_while_peers_wait_at_barrier(stack, airflow, tmp_path):
+    """``slow``'s worker dies in its setup while lead and w1 wait at the barrier: the barrier
+    must not release them as if ``slow`` had arrived; it counts ``slow`` failed (a non-lead setup
+    failure), then releases the others, and the group ends by the rules."""
+    yaml = f"""
+workflow:
+  name: killbarrier
+  groups:
+  - name: g
+    tasks:
+    - {{name: lead, lead: true, setup: "true", command: "sleep 2"}}
+    - {{name: w1, setup: "true", command: "sleep 600"}}
+    - {{name: slow, setup: "touch {tmp_path}/slow-setup; sleep 600", command: "true"}}
+"""
+    workflow, dag_id, (run_id,) = start(airflow, yaml, "killbarrier")
+    wait_ti(airflow, dag_id, run_id, "g.__barrier__", {"deferred"})
+    while not (tmp_path / "slow-setup").exists():
+        time.sleep(0.5)
+    slow = wait_ti(airflow, dag_id, run_id, "g.slow__setup", {"running"})
+    killed_at = time.time()
+    kill_worker(stack, slow["hostname"])
+    report = finish(airflow, workflow, dag_id, run_id)
+    group = report.groups["g"]
+    assert group.members["slow"].state.value == "failed", report.to_json()
+    assert group.members["lead"].state.value == "succeeded", report.to_json()
+    assert group.members["w1"].state.value == "succeeded", report.to_json()
+    assert "lead finished" in group.members["w1"].reason
+    assert group.state.value == "succeeded" and report.state == "succeeded"
+    for name in ("lead", "w1"):  # nobody started main work before slow's loss was known
+        assert group.members[name].started_at > killed_at, report.to_json()
+
+
+def test_triggerer_restarted_while_barrier_deferred_still_releases(stack, airflow, tmp_path):
+    yaml = f"""
+workflow:
+  name: trigrestart
+  groups:
+  - name: g
+    tasks:
+    - {{name: lead, lead: true, setup: "true", command: "sleep 1"}}
+    - {{name: w1, setup: "true", command: "sleep 600"}}
+    - {{name: late, setup: "while [ ! -f {tmp_path}/go ]; do sleep 0.5; done", command: "true"}}
+"""
+    workflow, dag_id, (run_id,) = start(airflow, yaml, "trigrestart")
+    wait_ti(airflow, dag_id, run_id, "g.__barrier__", {"deferred"})
+    stack.restart("triggerer")
+    (tmp_path / "go").touch()  # the last member arrives after the restart
+    report = finish(airflow, workflow, dag_id, run_id)
+    group = report.groups["g"]
+    assert report.state == "succeeded", report.to_json()
+    assert {n: m.state.value for n, m in group.members.items()} == {
+        "lead": "succeeded", "w1": "succeeded", "late": "succeeded"}
+    setups = max(m.setup_finished_at for m in group.members.values())
+    assert min(m.started_at for m in group.members.values()) >= setups - 0.5
+
+
+def test_two_runs_of_one_dag_at_once_do_not_cross(airflow, tmp_path):
+    """The first run's lead to start fails, the other's succeeds: each run's members must
+    follow their own lead and barrier."""
+    lead = fail_once("first", then="sleep 3").replace("{tmp}", str(tmp_path))
+    yaml = f"""
+workflow:
+  name: tworuns
+  groups:
+  - name: g
+    tasks:
+    - {{name: lead, lead: true, setup: "sleep 1", command: '{lead}'}}
+    - {{name: w1, setup: "sleep 2", command: "sleep 600"}}
+"""
+    workflow, dag_id, run_ids = start(airflow, yaml, "tworuns", runs=2)
+    reports = [finish(airflow, workflow, dag_id, run_id) for run_id in run_ids]
+    states = sorted(r.state for r in reports)
+    assert states == ["failed", "succeeded"], [r.to_json() for r in reports]
+    for report in reports:
+        group = report.groups["g"]
+        assert group.members["w1"].state == group.members["lead"].state, report.to_json()
+        assert "lead finished" in group.members["w1"].reason

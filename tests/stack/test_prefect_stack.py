@@ -1,0 +1,121 @@
+"""Prefect on the stack: the PostgreSQL-backed server, groups on the Dask cluster (a scheduler
+and two worker processes under nannies). Conformance for a subset of the core table with every
+member's command a descendant of a Dask worker process, then a Dask worker process killed while
+its member runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("prefect")
+
+from groupplug.loader import load_workflow  # noqa: E402
+from groupplug.prefect import runner  # noqa: E402
+from tests.core.conformance import SCENARIOS  # noqa: E402
+
+pytestmark = pytest.mark.slow
+SUBSET = ("lead-succeeds-stops-others", "lead-fails-stops-others", "lead-retry-restarts-others",
+          "barrier-releases-together", "barrier-timeout-names-missing", "nested-rollup")
+
+
+def _parent(pid: int) -> int:
+    with open(f"/proc/{pid}/stat") as stat:
+        return int(stat.read().rsplit(")", 1)[1].split()[1])
+
+
+def dask_worker_of(pid: int, nannies: set[int]) -> int | None:
+    """The Dask worker process (a nanny's child) that ``pid`` descends from, if any."""
+    while pid > 1:
+        parent = _parent(pid)
+        if parent in nannies:
+            return pid
+        pid = parent
+    return None
+
+
+def nannies(stack) -> set[int]:
+    return {pid for name, pid in stack.state["pids"].items() if name.startswith("dask-worker")}
+
+
+@pytest.mark.parametrize("scenario", [s for s in SCENARIOS if s.id in SUBSET],
+                         ids=lambda s: s.id)
+def test_conformance_on_dask_and_postgres(stack, scenario, tmp_path):
+    report = runner.run_workflow(load_workflow(scenario.spec_yaml(str(tmp_path))), [],
+                                 {"stack": True})
+    assert scenario.check(report) == [], json.dumps(report.to_json())
+
+
+def in_background(yaml: str) -> tuple[threading.Thread, dict]:
+    result: dict = {}
+
+    def run() -> None:
+        try:
+            result["report"] = runner.run_workflow(load_workflow(yaml), [], {"stack": True})
+        except Exception as exc:  # noqa: BLE001 - the test's assertion names it
+            result["error"] = exc
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread, result
+
+
+def pid_from(marker: Path, thread: threading.Thread, result: dict) -> int:
+    while not marker.exists() or not marker.read_text().strip():
+        assert thread.is_alive(), result
+        time.sleep(0.5)
+    return int(marker.read_text())
+
+
+def test_members_run_in_dask_worker_processes(stack, tmp_path):
+    wait_go = f"while [ ! -f {tmp_path}/go ]; do sleep 0.5; done"
+    yaml = f"""
+workflow:
+  name: where
+  groups:
+  - name: g
+    tasks:
+    - {{name: a, lead: true, command: "echo $$ > {tmp_path}/a; {wait_go}"}}
+    - {{name: b, command: "echo $$ > {tmp_path}/b; sleep 600"}}
+"""
+    thread, result = in_background(yaml)
+    workers = {name: dask_worker_of(pid_from(tmp_path / name, thread, result), nannies(stack))
+               for name in ("a", "b")}
+    (tmp_path / "go").touch()
+    thread.join(600)
+    assert None not in workers.values(), f"members outside the Dask workers: {workers}"
+    assert result["report"].state == "succeeded", result
+
+
+def test_dask_worker_killed_while_its_member_runs(stack, tmp_path):
+    """The lead's Dask worker process dies (SIGKILL) in the lead's main work: the run must end
+    (no hang) with every record final, and the lead not reported succeeded."""
+    yaml = f"""
+workflow:
+  name: daskkill
+  groups:
+  - name: g
+    tasks:
+    - {{name: lead, lead: true, command: "echo $$ > {tmp_path}/lead; sleep 600"}}
+    - {{name: w1, command: "sleep 600"}}
+"""
+    thread, result = in_background(yaml)
+    shell = pid_from(tmp_path / "lead", thread, result)
+    worker = dask_worker_of(shell, nannies(stack))
+    assert worker is not None, "the lead's command does not run under a Dask worker"
+    os.kill(worker, signal.SIGKILL)
+    thread.join(900)
+    assert not thread.is_alive(), "the run hung after its member's Dask worker was killed"
+    if "error" in result:  # allowed: the run fails saying what was lost
+        assert "lead" in str(result["error"]) or "worker" in str(result["error"]).lower()
+        return
+    report = result["report"]
+    group = report.groups["g"]
+    assert group.members["lead"].state.value != "succeeded", report.to_json()
+    assert report.state == "failed", report.to_json()
