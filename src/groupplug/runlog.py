@@ -104,7 +104,7 @@ def configure(verbosity: int, engine_log: Path | None = None) -> None:
     terminal.addFilter(OncePerRun())
     handlers: list[logging.Handler] = [terminal]
     if engine_log is not None:
-        file = logging.FileHandler(engine_log, encoding="utf-8")
+        file = logging.FileHandler(engine_log, encoding="utf-8", delay=True)  # made at need
         file.setFormatter(logging.Formatter(FORMAT))
         file.addFilter(OncePerRun())
         handlers.append(file)

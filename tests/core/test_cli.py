@@ -93,6 +93,10 @@ def test_missing_file_and_unknown_engine_and_group_exit_2(tmp_path):
     missing = groupplug("validate", str(tmp_path / "nope.yaml"))
     assert missing.returncode == 2
     assert missing.stderr.count("nope.yaml") == 1, missing.stderr  # the file named once
+    run_missing = groupplug("run", str(tmp_path / "nope.yaml"))
+    assert run_missing.returncode == 2
+    assert run_missing.stderr.strip().splitlines() == [  # no engine log for a run never begun
+        f"{tmp_path / 'nope.yaml'}: cannot read the file: No such file or directory"]
     result = groupplug("run", str(EXAMPLES / "training.yaml"), "--engine", "nosuch")
     assert result.returncode == 2 and "nosuch" in result.stderr
     result = groupplug("run", str(EXAMPLES / "training.yaml"), "-g", "nosuch")
