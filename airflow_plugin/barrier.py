@@ -22,13 +22,13 @@ from datetime import timedelta
 from typing import Any
 
 from airflow.sdk import BaseOperator
-from airflow.sdk.exceptions import AirflowFailException
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from groupplug.exceptions import BarrierTimeout
 from groupplug.status import ActionKind, Event, EventKind, GroupEngine
 
 from . import naming
+from ._compat import AirflowFailException
 
 RELEASED, TIMED_OUT, LEAD_FINISHED = "released", "timed_out", "lead_finished"
 #: Retries of groupplug's own helper tasks (barrier, gate) when the infrastructure fails them.

@@ -14,11 +14,11 @@ from datetime import timedelta
 from typing import Any
 
 from airflow.sdk import BaseOperator
-from airflow.sdk.exceptions import AirflowFailException
 
 from groupplug.states import GroupState
 
 from . import naming
+from ._compat import AirflowFailException
 from .barrier import INFRA_RETRIES
 from .outcome import MemberFacts, group_state, member_report
 from .watch import as_record, map_indexes, member_key

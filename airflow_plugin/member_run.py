@@ -24,11 +24,10 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException, TaskDeferred
-
 from groupplug.states import MemberState
 
 from . import naming
+from ._compat import AirflowFailException, AirflowSkipException, TaskDeferred
 from .stopper import GroupStop, Stopper
 from .watch import FINAL_TI, GroupInfo, GroupWatch, Verdict, as_record, base_name, member_key
 

@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Any
 
 from airflow.sdk import BaseOperator
-from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from groupplug.launch import TOKEN, Launch, LaunchError, engine_run_dir, prepare
 from groupplug.shell import stop as stop_process
@@ -35,6 +34,7 @@ from groupplug.spec import FrozenDict, Task, TaskFile
 from groupplug.states import MemberState
 
 from . import naming
+from ._compat import AirflowException, AirflowFailException
 from .member_run import POLL_INTERVAL, GroupReader
 from .stopper import GroupStop, Stopper
 from .watch import GroupInfo

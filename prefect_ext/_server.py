@@ -32,6 +32,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from groupplug import interrupts
 from groupplug.exceptions import GroupplugError
 
 log = logging.getLogger(__name__)
@@ -84,6 +85,8 @@ class PrefectServer:
         self._proc: subprocess.Popen[bytes] | None = None
         self._saved_env: dict[str, str | None] = {}
         self.startup_seconds: float | None = None
+        self._stopping = threading.Event()
+        self._remove_cleanup: Any = None
 
     @property
     def api_url(self) -> str:
@@ -127,7 +130,29 @@ class PrefectServer:
             raise
         self.startup_seconds = time.monotonic() - began
         log.info("prefect server at %s in %.1fs", self.api_url, self.startup_seconds)
+        self._remove_cleanup = interrupts.add_cleanup(self._last_cleanup)
+        threading.Thread(target=self._watch, daemon=True, name="groupplug-prefect-watch").start()
         return self
+
+    def _watch(self) -> None:
+        """A server that dies mid-run ends the run: its members are stopped at once, and the
+        run ends within seconds with what is known (exit 3), instead of Prefect's client
+        retrying every call for minutes and ending in a connection traceback."""
+        proc = self._proc
+        while proc is not None and not self._stopping.wait(0.5):
+            code = proc.poll()
+            if code is not None and not self._stopping.is_set():
+                reason = (f"the Prefect server died mid-run (exit {code}); its log: "
+                          f"{self.home / 'server.log'}")
+                log.error("%s", reason)
+                interrupts.request(reason, failure=True)
+                return
+
+    def _last_cleanup(self) -> None:
+        """When the process must end without unwinding: what :meth:`stop` would still do."""
+        if self._proc is not None and self._proc.poll() is None:
+            _kill_group(self._proc.pid)
+        self._remove_home()
 
     def _wait_healthy(self, deadline: float) -> None:
         assert self._proc is not None
@@ -144,6 +169,9 @@ class PrefectServer:
         raise GroupplugError(f"prefect server did not answer on {self.api_url} in time:\n{tail}")
 
     def stop(self) -> None:
+        self._stopping.set()
+        if self._remove_cleanup is not None:
+            self._remove_cleanup()
         if self._proc is not None and self._proc.poll() is None:
             began = time.monotonic()
             drain_prefect_workers()
@@ -167,7 +195,17 @@ class PrefectServer:
                 pass
             self._proc = None
             log.info("prefect server stopped")
-        if self._own_home and os.environ.get("GROUPPLUG_KEEP_PREFECT_HOME") != "1":
+        self._remove_home()
+
+    def _remove_home(self) -> None:
+        if not self._own_home:
+            return
+        # Member commands and process workers carry the home in their environment; they go
+        # before it does (nothing should be left by now: anything found is logged).
+        from groupplug._sweep import stop_marked
+
+        stop_marked("PREFECT_HOME", str(self.home))
+        if os.environ.get("GROUPPLUG_KEEP_PREFECT_HOME") != "1":
             shutil.rmtree(self.home, ignore_errors=True)
 
     def __enter__(self) -> PrefectServer:
@@ -264,3 +302,10 @@ def drain_prefect_workers(timeout: float = 15) -> None:
     worker = threading.Thread(target=drain, name="groupplug-drain", daemon=True)
     worker.start()
     worker.join(timeout * 2 + 1)
+
+
+def _kill_group(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from groupplug import interrupts
 from groupplug.exceptions import GroupplugError
 from groupplug.report import GroupReport, RunReport, roll_up_parents
 
@@ -143,6 +144,8 @@ def run_flow(flow: Any) -> FlowRunReport:
 
     with collecting() as groups, signals_stay_ours(), \
             temporary_settings(restore_defaults={PREFECT_FLOWS_HEARTBEAT_FREQUENCY}):
+        # If the run must end abruptly (its server died): the groups that ended so far.
+        interrupts.set_known_report(lambda: RunReport(flow.name, "prefect", dict(groups)))
         state = flow(return_state=True)
         if inspect.isawaitable(state):  # an async flow: its coroutine, run to its end here
             state = asyncio.run(_awaited(state))

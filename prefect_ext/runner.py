@@ -13,7 +13,8 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from groupplug.exceptions import GroupplugError
+from groupplug import interrupts
+from groupplug.exceptions import EngineFailed
 from groupplug.report import RunReport
 from groupplug.spec import Workflow
 
@@ -36,7 +37,17 @@ def _run(workflow: Workflow, groups: Sequence[str], options: Mapping[str, Any]) 
     from .group_flow import RunOptions, workflow_flow
     from .stack import stack_task_runner
 
-    run_options = RunOptions(selected=groups, on_update=options.get("on_update"),
+    latest: list[RunReport] = []
+    user_update = options.get("on_update")
+
+    def on_update(report: RunReport) -> None:
+        if not latest:  # the run's one report object, updated in place from here on
+            latest.append(report)
+            interrupts.set_known_report(lambda: latest[0])
+        if user_update is not None:
+            user_update(report)
+
+    run_options = RunOptions(selected=groups, on_update=on_update,
                              task_runner=options.get("task_runner") or stack_task_runner(options),
                              channel=options.get("channel"))
     flow = workflow_flow(workflow, run_options)
@@ -46,7 +57,8 @@ def _run(workflow: Workflow, groups: Sequence[str], options: Mapping[str, Any]) 
         state = flow(return_state=True)
     data = state.result(raise_on_failure=False)
     if not isinstance(data, dict):
-        raise GroupplugError(f"the Prefect flow run ended {state.name}: {state.message}")
+        raise EngineFailed(f"the Prefect flow run ended {state.name}: {state.message}",
+                           latest[0] if latest else None)
     report = RunReport.from_json(data)
     report.run_id = str(state.state_details.flow_run_id)
     check_records_final(report.run_id)
@@ -90,7 +102,7 @@ def check_records_final(flow_run_id: str, timeout: float = 30) -> dict[str, int]
     if pending:
         names = ", ".join(f"{r['name']} ({(r.get('state') or {}).get('type')})"
                           for r in pending[:5])
-        raise GroupplugError(f"{len(pending)} run records are not final: {names}")
+        raise EngineFailed(f"{len(pending)} run records are not final: {names}")
     counts: dict[str, int] = {}
     for record in records:
         kind = record["state"]["type"].lower()

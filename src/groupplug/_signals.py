@@ -15,13 +15,16 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from . import interrupts
 
 #: Seconds an engine gets to stop cooperatively before the main thread is interrupted.
 FORCE_AFTER = 25.0
+#: Seconds a run whose engine service died gets to end by itself before the process ends
+#: with what is known (a client retrying a dead server would otherwise hold it for minutes).
+FAIL_AFTER = 10.0
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 _active = threading.Event()
 
@@ -33,7 +36,9 @@ def active() -> bool:
 
 
 @contextlib.contextmanager
-def stopping_on_signals() -> Iterator[None]:
+def stopping_on_signals(last_words: Callable[[], int] | None = None) -> Iterator[None]:
+    """Ctrl-C and SIGTERM stop the run (module docstring). ``last_words`` prints what is
+    known and returns the exit code when an engine failure forces the process to end."""
     if threading.current_thread() is not threading.main_thread():
         yield  # only the main thread may set handlers; an embedding program handles signals
         return
@@ -52,7 +57,7 @@ def stopping_on_signals() -> Iterator[None]:
         raise KeyboardInterrupt
 
     saved = {sig: signal.signal(sig, handle) for sig in SIGNALS}
-    unsubscribe = interrupts.subscribe(lambda reason: _force_later(done))
+    unsubscribe = interrupts.subscribe(lambda reason: _force_later(done, last_words))
     _active.set()
     try:
         yield
@@ -64,8 +69,14 @@ def stopping_on_signals() -> Iterator[None]:
             signal.signal(sig, handler)
 
 
-def _force_later(done: threading.Event) -> None:
+def _force_later(done: threading.Event, last_words: Callable[[], int] | None) -> None:
     """Runs in a thread of its own (interrupt callbacks do)."""
+    if interrupts.failed() and last_words is not None:
+        if done.wait(FAIL_AFTER):
+            return
+        code = last_words()
+        interrupts.run_cleanups()  # stop what the services started, remove their homes
+        os._exit(code)
     if not done.wait(FORCE_AFTER):
         print(f"groupplug: the run did not stop within {FORCE_AFTER:g}s; interrupting it",
               file=sys.stderr, flush=True)

@@ -1,7 +1,8 @@
 """``groupplug``: validate, show and run grouped workflows.
 
 Exit status: 0 valid / succeeded, 1 the workflow failed, 2 a bad spec, bad usage or a missing
-engine (the message says what to install), 130 interrupted.
+engine (the message says what to install), 3 the engine or its services failed (a server that
+died or never answered), 130 interrupted (Ctrl-C or SIGTERM: the run was stopped).
 """
 
 from __future__ import annotations
@@ -13,11 +14,11 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from .exceptions import EngineNotAvailable, GroupplugError, GroupplugValueError
+from .exceptions import EngineFailed, EngineNotAvailable, GroupplugError, GroupplugValueError
 from .report import RunReport
 from .spec import Workflow
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_ENGINE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 
 def _version() -> str:
@@ -84,11 +85,22 @@ def main(argv: Sequence[str] | None = None) -> int:
             where = "" if text.startswith(f"{args.file}:") else f"{args.file}: "
             print(f"{where}{text}", file=sys.stderr)
         return EXIT_USAGE
+    except EngineFailed as exc:
+        print(f"groupplug: {exc}", file=sys.stderr)
+        if getattr(args, "json", False) and isinstance(exc.report, RunReport):
+            print(json.dumps({**exc.report.to_json(), "error": str(exc)}))
+        return EXIT_ENGINE
     except GroupplugError as exc:
         print(f"groupplug: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
-        print("groupplug: interrupted", file=sys.stderr)
+        from .interrupts import requested
+
+        reason = requested() or "interrupted (KeyboardInterrupt)"
+        print(f"groupplug: {reason}; the run's report was lost", file=sys.stderr)
+        if args.command == "run" and args.json:  # still the one object --json promises
+            print(json.dumps({"workflow": None, "run_id": None, "engine": args.engine,
+                              "state": "interrupted", "reason": reason, "groups": {}}))
         return EXIT_INTERRUPTED
 
 
@@ -190,8 +202,8 @@ def _run(args: argparse.Namespace) -> int:
     live.update(_pending(workflow, args.engine))  # the tree while the engine starts
     live.start()
     try:
-        report = pm.hook.groupplug_run_workflow(
-            workflow=workflow, engine=args.engine, groups=list(args.groups), options=options)
+        report = _on_engine(args, lambda: pm.hook.groupplug_run_workflow(
+            workflow=workflow, engine=args.engine, groups=list(args.groups), options=options))
         if report is not None:
             story.see(report)  # what the live updates missed (all of it without them)
     finally:
@@ -203,7 +215,7 @@ def _run(args: argparse.Namespace) -> int:
     else:
         colour = sys.stdout.isatty()
         print("\n".join(run_tree(workflow, report, colour=colour)))
-    return EXIT_OK if report.state == "succeeded" else EXIT_FAILED
+    return _exit_code(report)
 
 
 def _pending(workflow: Workflow, engine: str) -> RunReport:
@@ -228,6 +240,48 @@ def _run_options(args: argparse.Namespace) -> dict[str, Any]:
     return options
 
 
+def _on_engine(args: argparse.Namespace, call: Any) -> Any:
+    """Run ``call`` (the engine's run hook) with Ctrl-C and SIGTERM stopping the run, and any
+    error that is not groupplug's own (an engine's client raising) as an engine failure."""
+    from . import interrupts
+    from ._signals import stopping_on_signals
+
+    def last_words() -> int:  # the engine failed and its run cannot end by itself
+        reason = interrupts.requested() or "the engine failed"
+        print(f"groupplug: {reason}; ending the run with what is known", file=sys.stderr,
+              flush=True)
+        if args.json:
+            known = interrupts.known_report()
+            data = known.to_json() if isinstance(known, RunReport) else {
+                "workflow": None, "run_id": None, "engine": args.engine, "groups": {}}
+            print(json.dumps({**data, "state": "failed", "error": reason}), flush=True)
+        return EXIT_ENGINE
+
+    interrupts.reset()
+    try:
+        with stopping_on_signals(last_words):
+            report = call()
+    except (GroupplugError, KeyboardInterrupt):
+        raise
+    except Exception as exc:
+        if args.verbose:
+            logging.getLogger("groupplug").exception("the engine failed")
+        raise EngineFailed(f"engine {args.engine} failed: {type(exc).__name__}: {exc}"
+                           + ("" if args.verbose else " (-v shows the traceback)")) from exc
+    reason = interrupts.requested()
+    if reason and interrupts.failed():
+        raise EngineFailed(reason, report)
+    if reason and report is not None and not report.interrupted:
+        report.interrupted = reason
+    return report
+
+
+def _exit_code(report: RunReport) -> int:
+    if report.interrupted:
+        return EXIT_INTERRUPTED
+    return EXIT_OK if report.state == "succeeded" else EXIT_FAILED
+
+
 def _run_python(args: argparse.Namespace, pm: Any, path: str, target: str | None) -> int:
     """``groupplug run FILE.py[:NAME]``: a DAG file (Airflow) or a flow (Prefect)."""
     import os
@@ -249,8 +303,8 @@ def _run_python(args: argparse.Namespace, pm: Any, path: str, target: str | None
         options["port"] = args.port
     from .story import Storyteller
 
-    report = pm.hook.groupplug_run_python_file(path=path, target=target, engine=args.engine,
-                                               options=options)
+    report = _on_engine(args, lambda: pm.hook.groupplug_run_python_file(
+        path=path, target=target, engine=args.engine, options=options))
     if report is not None:
         Storyteller().see(report)
     if report is None:
@@ -261,7 +315,7 @@ def _run_python(args: argparse.Namespace, pm: Any, path: str, target: str | None
         from .tree import report_lines
 
         print("\n".join(report_lines(report, colour=sys.stdout.isatty())))
-    return EXIT_OK if report.state == "succeeded" else EXIT_FAILED
+    return _exit_code(report)
 
 
 def _name_engine_log(args: argparse.Namespace) -> None:

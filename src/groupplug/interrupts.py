@@ -15,23 +15,28 @@ import contextlib
 import logging
 import threading
 from collections.abc import Callable, Iterator
+from typing import Any
 
 log = logging.getLogger(__name__)
 
 _lock = threading.Lock()
 _event = threading.Event()
 _reason = ""
+_failure = False
 _callbacks: list[Callable[[str], None]] = []
+_cleanups: list[Callable[[], None]] = []
+_known_report: Callable[[], Any] | None = None
 
 
-def request(reason: str) -> bool:
-    """Ask the running run to stop, saying why (``interrupted (SIGINT)``); True the first
-    time. Callbacks run in a thread of their own: this is called from a signal handler."""
-    global _reason
+def request(reason: str, *, failure: bool = False) -> bool:
+    """Ask the running run to stop, saying why (``interrupted (SIGINT)``; with ``failure``,
+    an engine service that died); True the first time. Callbacks run in a thread of their
+    own: this is called from a signal handler."""
+    global _reason, _failure
     with _lock:
         if _event.is_set():
             return False
-        _reason = reason
+        _reason, _failure = reason, failure
         _event.set()
         callbacks = list(_callbacks)
     log.info("run %s: stopping every member", reason)
@@ -46,6 +51,47 @@ def requested() -> str | None:
     return _reason if _event.is_set() else None
 
 
+def failed() -> bool:
+    """Whether the stop was asked because the engine failed (not by the user)."""
+    return _event.is_set() and _failure
+
+
+def add_cleanup(cleanup: Callable[[], None]) -> Callable[[], None]:
+    """What must still happen if the process has to end without unwinding (stop the
+    processes of a service, remove its temporary home); returns the function that removes
+    it again."""
+    with _lock:
+        _cleanups.append(cleanup)
+
+    def remove() -> None:
+        with _lock:
+            if cleanup in _cleanups:
+                _cleanups.remove(cleanup)
+
+    return remove
+
+
+def run_cleanups() -> None:
+    with _lock:
+        cleanups = list(reversed(_cleanups))
+    for cleanup in cleanups:
+        _call(lambda reason, c=cleanup: c(), "cleanup")
+
+
+def set_known_report(provider: Callable[[], Any] | None) -> None:
+    """Where the report of the run so far is read from if the run must end abruptly."""
+    global _known_report
+    _known_report = provider
+
+
+def known_report() -> Any:
+    """The report of the run so far (a :class:`~groupplug.report.RunReport`), or None."""
+    try:
+        return _known_report() if _known_report is not None else None
+    except Exception:  # noqa: BLE001 - a report half-updated is not worth a crash
+        return None
+
+
 def wait(timeout: float) -> bool:
     """Block up to ``timeout`` seconds for an interrupt; whether one came."""
     return _event.wait(timeout)
@@ -53,10 +99,10 @@ def wait(timeout: float) -> bool:
 
 def reset() -> None:
     """Forget an interrupt (a process that runs several workflows, tests)."""
-    global _reason
+    global _reason, _failure, _known_report
     with _lock:
         _event.clear()
-        _reason = ""
+        _reason, _failure, _known_report = "", False, None
 
 
 def subscribe(callback: Callable[[str], None]) -> Callable[[], None]:

@@ -21,8 +21,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 MARK_ENV = "GROUPPLUG_TEST_MARK"
-#: What a run keeps in TMPDIR on purpose: member logs (local), the engine's log file.
-KEPT_OUTPUT = ("groupplug-run-", "groupplug-logs")
+#: What a run keeps in TMPDIR on purpose: member logs (local), the engine's log file, the
+#: members' run directories (outputs, groupplug.launch).
+KEPT_OUTPUT = ("groupplug-run-", "groupplug-logs", "groupplug-data")
 
 #: Three members at a barrier that each say when their main work started, then run for ages.
 BARRIER_YAML = """\
@@ -77,12 +78,13 @@ def marked_processes(mark: str) -> list[str]:
     return found
 
 
-def run_and_signal(args: list[str], tmp: Path, ready: list[Path], sig: signal.Signals, *,
+def run_and_signal(args: list[str], tmp: Path, ready: list[Path], sig: signal.Signals | None, *,
                    python: str = sys.executable, ready_timeout: float = 240,
                    exit_timeout: float = 60, env: dict[str, str] | None = None,
                    before_signal=None) -> Interrupted:
     """Start ``groupplug ARGS`` and wait until every path in ``ready`` exists; send ``sig`` to
-    its process group; collect its output, exit code and what it left behind."""
+    its process group (None: send nothing, ``before_signal`` did the harm); collect its output,
+    exit code and what it left behind."""
     mark = uuid.uuid4().hex
     run_tmp = tmp / "run-tmp"
     run_tmp.mkdir()
@@ -101,7 +103,8 @@ def run_and_signal(args: list[str], tmp: Path, ready: list[Path], sig: signal.Si
         if before_signal is not None:
             before_signal(proc, mark)
         sent = time.monotonic()
-        os.killpg(proc.pid, sig)
+        if sig is not None:
+            os.killpg(proc.pid, sig)
         out, err = proc.communicate(timeout=exit_timeout)
         seconds = time.monotonic() - sent
     finally:
