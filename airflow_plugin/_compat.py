@@ -12,6 +12,23 @@ from typing import Any
 
 from groupplug.exceptions import MissingExtraError
 
+#: The exceptions a task raises: ``airflow.sdk.exceptions`` from Airflow 3.2 on, ``airflow.
+#: exceptions`` (airflow-core) in 3.1. Resolved on first use (``from ._compat import
+#: AirflowFailException``) so that importing this module never imports Airflow.
+_TASK_EXCEPTIONS = frozenset({"AirflowException", "AirflowFailException",
+                              "AirflowSkipException", "TaskDeferred"})
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _TASK_EXCEPTIONS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    try:
+        return getattr(importlib.import_module("airflow.sdk.exceptions"), name)
+    except AttributeError:  # Airflow 3.1: the SDK module exists but these live in the core
+        return getattr(importlib.import_module("airflow.exceptions"), name)
+
 
 def require_airflow() -> None:
     """Raise :class:`MissingExtraError` (naming ``pip install 'groupplug[airflow]'``) if absent."""
