@@ -162,6 +162,7 @@ class Stack:
             "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "2",
             "AIRFLOW__CORE__HOSTNAME_CALLABLE": "groupplug_stack_host.hostname",
             "PYTHONPATH": os.pathsep.join(p for p in pythonpath if p),
+            "PYTHONUNBUFFERED": "1",  # the logs show what happened up to now, not 8 KB ago
         })
         if hostname:
             env["GROUPPLUG_STACK_HOSTNAME"] = hostname
@@ -177,6 +178,7 @@ class Stack:
         env["PREFECT_API_DATABASE_CONNECTION_URL"] = self._pg_url("prefect",
                                                                    "postgresql+asyncpg")
         env.pop("PREFECT_API_URL", None)  # the server must not call itself
+        env["PYTHONUNBUFFERED"] = "1"
         return env
 
     # -- processes ----------------------------------------------------------------------
