@@ -61,6 +61,14 @@ class LocalMember:
         if process is not None:
             process.kill()
 
+    def kill_now(self) -> None:
+        """Stop for good, SIGKILL without grace (a second Ctrl-C)."""
+        with self._lock:
+            self._stopped = True
+            process = self._process
+        if process is not None:
+            process.kill(grace=0)
+
     def restart(self, epoch: int) -> None:
         """Kill the main work (if running) and arrive again for barrier ``epoch``."""
         with self._lock:

@@ -47,8 +47,11 @@ class ShellProcess:
     def killed(self) -> bool:
         return self._killed
 
-    def kill(self) -> None:
-        """Terminate the whole process group; SIGKILL what is left after :data:`KILL_GRACE`."""
+    def kill(self, grace: float = KILL_GRACE) -> None:
+        """Terminate the whole process group; SIGKILL what is left after ``grace`` seconds
+        (at once when 0, even while another caller waits out its grace)."""
+        if grace <= 0:
+            _signal_group(self.popen.pid, signal.SIGKILL)
         with self._lock:
             if self._killed or self.popen.poll() is not None:
                 self._killed = True
@@ -56,7 +59,7 @@ class ShellProcess:
             self._killed = True
         _signal_group(self.popen.pid, signal.SIGTERM)
         try:
-            self.popen.wait(KILL_GRACE)
+            self.popen.wait(grace)
         except subprocess.TimeoutExpired:
             _signal_group(self.popen.pid, signal.SIGKILL)
             self.popen.wait()

@@ -103,13 +103,14 @@ class PythonProcess:
     def killed(self) -> bool:
         return self._killed
 
-    def kill(self) -> None:
-        """SIGTERM the process's session; SIGKILL what is left after :data:`KILL_GRACE`."""
+    def kill(self, grace: float = KILL_GRACE) -> None:
+        """SIGTERM the process's session; SIGKILL what is left after ``grace`` seconds (at
+        once when 0)."""
         self._killed = True
         pid = self._process.pid
         if pid is None or self._process.exitcode is not None:
             return
-        for sig in (signal.SIGTERM, signal.SIGKILL):
+        for sig in ((signal.SIGKILL,) if grace <= 0 else (signal.SIGTERM, signal.SIGKILL)):
             try:
                 os.killpg(pid, sig)
             except ProcessLookupError:  # not yet its own session leader: signal it alone
@@ -117,6 +118,6 @@ class PythonProcess:
                     os.kill(pid, sig)
                 except ProcessLookupError:
                     return
-            self._process.join(KILL_GRACE)
+            self._process.join(grace or KILL_GRACE)
             if self._process.exitcode is not None:
                 return

@@ -140,16 +140,21 @@ class LocalRunner:
         return self.report
 
     def _stop_all(self) -> None:
-        """Stop every member at once (each may take its kill grace), then wait for them."""
+        """Stop every member at once (each may take its kill grace), then wait for them. A
+        Ctrl-C meanwhile kills what is left without grace; it never cuts the wait short."""
         members = [m for run in self._runs.values() for m in run.members.values()]
         stoppers = [threading.Thread(target=m.stop, daemon=True) for m in members]
         for thread in stoppers:
             thread.start()
-        for thread in stoppers:
-            thread.join(timeout=10)
-        for member in members:
-            if member.thread.is_alive():
-                member.thread.join(timeout=10)
+        waiting = [*stoppers, *(m.thread for m in members)]
+        while True:
+            try:
+                for thread in waiting:
+                    thread.join(timeout=10)
+                return
+            except KeyboardInterrupt:
+                for member in members:
+                    member.kill_now()
 
     def _interrupt(self, reason: str) -> None:
         """The run was interrupted: every running group is aborted (its members stopped as

@@ -68,3 +68,25 @@ def _alive(pid: int) -> bool:
     except OSError:
         return False
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def test_a_second_ctrl_c_stops_at_once_and_still_cleans_up(tmp_path):
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    spec = tmp_path / "w.yaml"
+    # Members that ignore SIGTERM: the first stop waits out their kill grace, the second
+    # Ctrl-C comes meanwhile.
+    stubborn = BARRIER_YAML.format(marks=marks).replace('command: "', "command: \"trap '' TERM; ")
+    spec.write_text(stubborn)
+    ready = [marks / n for n in ("master", "worker-1", "worker-2")]
+
+    def twice(proc, mark):
+        os.killpg(proc.pid, signal.SIGINT)
+        time.sleep(0.3)
+
+    result = run_and_signal(["run", str(spec), "--json"], tmp_path, ready, signal.SIGINT,
+                            before_signal=twice)
+    assert result.returncode == 130, result.stderr
+    assert "stopping at once" in result.stderr, result.stderr
+    assert result.left == [], "member commands outlived the run"
+    assert result.report()["state"] == "interrupted"
