@@ -40,10 +40,11 @@ from .stopper import GroupStop, Stopper
 from .watch import GroupInfo
 
 
-def launch_fields(task: Task) -> dict[str, Any]:
+def launch_fields(task: Task, cwd: str | None = None) -> dict[str, Any]:
     """What :func:`groupplug.launch.prepare` reads of ``task`` besides its commands, as plain
-    data: operators are copied and serialized, spec objects are not made for that."""
-    return {"name": task.name, "argv": None if task.argv is None else list(task.argv),
+    data: operators are copied and serialized, spec objects are not made for that. ``cwd`` is
+    the directory the member runs in (None: the worker's own)."""
+    return {"name": task.name, "cwd": cwd, "argv": None if task.argv is None else list(task.argv),
             "args": list(task.args), "environment": {str(k): str(v) for k, v in
                                                      task.environment.items()},
             "files": [[f.path, f.contents] for f in task.files], "image": task.image,
@@ -81,7 +82,7 @@ class _LaunchesTask:
             files=tuple(TaskFile(p, c) for p, c in fields.get("files", ())),
             image=fields.get("image"), inputs=tuple(fields.get("inputs", ())))
         try:
-            return prepare(task, run_dir=run_dir(context), step=step)
+            return prepare(task, run_dir=run_dir(context), step=step, cwd=fields.get("cwd"))
         except LaunchError as error:
             raise AirflowException(f"{self.task_id}: {error}") from None
 

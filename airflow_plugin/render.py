@@ -69,15 +69,19 @@ def _display_name(group: Group) -> str:
 
 def render_workflow(
     workflow: Workflow, dag_id: str | None = None, *, selected: Iterable[str] = (),
-    gang: Collection[str] = (), **dag_kwargs: Any,
+    gang: Collection[str] = (), cwd: str | None = None, **dag_kwargs: Any,
 ) -> DAG:
-    """The DAG of ``workflow`` (only ``selected`` groups, by name or path, when given)."""
+    """The DAG of ``workflow`` (only ``selected`` groups, by name or path, when given).
+
+    ``cwd`` is the directory its shell members run in and write relative ``files:`` to
+    (``groupplug run`` passes the directory it was started in); None: the worker's own.
+    """
     dag_kwargs.setdefault("schedule", None)
     dag_kwargs.setdefault("catchup", False)
     dag_kwargs.setdefault("tags", ["groupplug"])
     dag_kwargs.setdefault("description", f"groupplug workflow {workflow.name}")
     with DAG(dag_id or workflow.name, **dag_kwargs) as dag:
-        render_into(dag, workflow, selected=selected, gang=gang)
+        render_into(dag, workflow, selected=selected, gang=gang, cwd=cwd)
     return dag
 
 
@@ -91,7 +95,7 @@ def dag_from_yaml(path: str | os.PathLike[str], dag_id: str | None = None, **kwa
 def render_into(
     dag: DAG, workflow: Workflow, *, selected: Iterable[str] = (), gang: Collection[str] = (),
     parent: TaskGroup | None = None, existing: Mapping[str, TaskGroup] | None = None,
-    earlier: Mapping[str, Rendered] | None = None,
+    earlier: Mapping[str, Rendered] | None = None, cwd: str | None = None,
 ) -> dict[str, Rendered]:
     """Render every (selected) group of ``workflow`` into ``dag``; returns them by path.
 
@@ -101,7 +105,7 @@ def render_into(
     """
     chosen = selected_paths(workflow, list(selected))
     rendered: dict[str, Rendered] = {}
-    made = _Context(dag, chosen, set(gang), rendered, dict(existing or {}))
+    made = _Context(dag, chosen, set(gang), rendered, dict(existing or {}), cwd)
     for group in workflow.groups:
         _render_group(made, group, "", parent)
     # One set_downstream call per (gate, group) with a list: Airflow hashes the DAG once per task
@@ -123,6 +127,7 @@ class _Context:
     gang: set[str]
     rendered: dict[str, Rendered]
     existing: dict[str, TaskGroup]
+    cwd: str | None = None
 
 
 def _render_group(made: _Context, group: Group, parent_path: str,
@@ -131,7 +136,7 @@ def _render_group(made: _Context, group: Group, parent_path: str,
     if path not in made.chosen:
         return
     if group.implicit:
-        ops = {t.name: t.native or _shell(made.dag, group, path, t) for t in group.tasks}
+        ops = {t.name: t.native or _shell(made, group, path, t) for t in group.tasks}
         made.rendered[path] = _wire(made, group, path, "", ops)
         return
     task_group = made.existing.get(path)
@@ -141,22 +146,23 @@ def _render_group(made: _Context, group: Group, parent_path: str,
     task_group.group_display_name = _display_name(group)
     with task_group:
         if group.tasks:
-            ops = {t.name: t.native or _shell(made.dag, group, path, t) for t in group.tasks}
+            ops = {t.name: t.native or _shell(made, group, path, t) for t in group.tasks}
             made.rendered[path] = _wire(made, group, path, path, ops)
             made.rendered[path].task_group = task_group
     for child in group.children:
         _render_group(made, child, path, task_group)
 
 
-def _shell(dag: DAG, group: Group, path: str, task: Any) -> BaseOperator:
+def _shell(made: _Context, group: Group, path: str, task: Any) -> BaseOperator:
     """A YAML ``command`` (OSMO's argument vector too, or ``member(name, bash_command)``) as a
     member operator."""
     if task.command is None and not task.argv:
         raise GroupplugValueError([Problem(
             f"group {path!r} member {task.name!r}", "has no command",
             "give it a shell command, or write an operator or @task call inside the group")])
-    return ShellOperator(task_id=task.name, command=task.command, launch=launch_fields(task),
-                         dag=dag, **member_kwargs(group, path, task))
+    return ShellOperator(task_id=task.name, command=task.command,
+                         launch=launch_fields(task, made.cwd), dag=made.dag,
+                         **member_kwargs(group, path, task))
 
 
 def member_kwargs(group: Group, path: str, task: Any) -> dict[str, Any]:
@@ -201,7 +207,7 @@ def _wire(made: _Context, group: Group, path: str, prefix: str,
             setups[task.name] = GroupSetupOperator(
                 task_id=_local(info.setups[task.name], prefix), member=task.name,
                 info=info.to_dict(), command=task.setup, python_callable=task.setup_fn,
-                launch=launch_fields(task), dag=dag, **common)
+                launch=launch_fields(task, made.cwd), dag=dag, **common)
             setups[task.name] >> ops[task.name]
             if first_steps[task.name] is not None:
                 first_steps[task.name] >> setups[task.name]

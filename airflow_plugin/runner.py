@@ -9,6 +9,7 @@ it, and reads every group's status from its gate (XCom ``groupplug_status``) int
 from __future__ import annotations
 
 import logging
+import os
 import re
 import time
 import uuid
@@ -31,7 +32,7 @@ DAG_FILE = """\
 # Written by groupplug: the workflow {name!r} as a DAG.
 from groupplug.airflow import dag_from_yaml
 
-dag = dag_from_yaml({spec!r}, {dag_id!r}, selected={selected!r})
+dag = dag_from_yaml({spec!r}, {dag_id!r}, selected={selected!r}, cwd={cwd!r})
 """
 
 
@@ -45,8 +46,10 @@ def write_dag(airflow: Any, workflow: Workflow, dag_id: str, selected: Sequence[
     specs.mkdir(exist_ok=True)
     spec = specs / f"{dag_id}.yaml"
     spec.write_text(dump_workflow(workflow))
+    # Members run where 'groupplug run' was started, as on the local engine (their commands'
+    # relative paths and files:), not in the scheduler's directory.
     text = DAG_FILE.format(name=workflow.name, spec=str(spec), dag_id=dag_id,
-                           selected=list(selected))
+                           selected=list(selected), cwd=os.getcwd())
     tmp = airflow.dags_folder / f".{dag_id}.py.tmp"
     tmp.write_text(text)
     tmp.rename(airflow.dags_folder / f"{dag_id}.py")  # the dag-processor never sees half a file

@@ -43,6 +43,8 @@ class MemberContext:
     #: run's directory; without them the commands run as plain ``sh -c`` strings.
     task: Task | None = None
     run_dir: str | None = None
+    #: The directory the member runs in (None: the worker's own).
+    cwd: str | None = None
 
 
 def events_box(index: int) -> str:
@@ -121,7 +123,7 @@ class MemberRun:
         ctx = self.ctx
         try:
             if ctx.task is not None and ctx.run_dir is not None:
-                launch = prepare(ctx.task, run_dir=ctx.run_dir, step=step)
+                launch = prepare(ctx.task, run_dir=ctx.run_dir, step=step, cwd=ctx.cwd)
             else:
                 launch = Launch.shell((ctx.setup if step == "setup" else ctx.command) or "")
             rc, _ = run_watched(launch, self.log, should_stop, poll_interval=0.1)

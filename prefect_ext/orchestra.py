@@ -9,6 +9,7 @@ and carries out its actions (release, stop, restart), keeping the run's report i
 from __future__ import annotations
 
 import logging
+import os
 import time
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -117,7 +118,8 @@ class _Orchestra:
         plain = replace(t, fn=None, setup_fn=None, native=None)  # it may go to another process
         return MemberContext(self.path, t.name, self.index[t.name], t.command, t.setup,
                              t.retries, t.retry_delay, self.spec, task=plain,
-                             run_dir=None if self.ctx.run_dir is None else str(self.ctx.run_dir))
+                             run_dir=None if self.ctx.run_dir is None else str(self.ctx.run_dir),
+                             cwd=os.getcwd())  # where the run started, as on the local engine
 
     def _event(self, member: str, message: dict[str, Any]) -> None:
         kind = EventKind(message["kind"])

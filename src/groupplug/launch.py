@@ -19,9 +19,10 @@ command), and starts the :class:`Launch` it returns with :func:`popen`.
   without a shared ``GROUPPLUG_DATA_DIR``) cannot see their inputs' directories: the member
   then fails, naming the input task and the path, instead of reading a wrong one.
 - ``files`` are written before every step (OSMO writes them into each new container, a retry
-  included). A relative path is relative to the member's working directory (the directory
-  the engine runs the member in: where ``groupplug run`` was started on the local engine, the
-  worker's directory on Airflow and Prefect) and may not leave it (``../x`` is refused: write
+  included). A relative path is relative to the member's working directory (``cwd``: where
+  the run was started, on every engine ``groupplug run`` starts; in a DAG of your own, the
+  ``cwd=`` given to ``dag_from_yaml``/``render_workflow``, else the worker's directory) and
+  may not leave it (``../x`` is refused: write
   an absolute path to mean a place outside); an absolute path is written where it says.
   Replacing an existing file whose contents differ is logged as a warning, never silent.
 - ``image`` is not used (commands run on this host): the first member of a run that names an
@@ -119,6 +120,9 @@ def prepare(task: Task, *, run_dir: str | Path, step: str = "main",
     cannot start as written.
     """
     where = Path(cwd) if cwd is not None else Path.cwd()
+    if not where.is_dir():
+        raise LaunchError(f"task {task.name!r}: its working directory {where} does not exist "
+                          "here (the run started in it on another machine?)")
     tokens = _Tokens(task, Path(run_dir))
     if step == "setup":
         if task.setup is None:

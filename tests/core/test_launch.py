@@ -155,3 +155,8 @@ def test_local_argv_member_that_cannot_start_fails_with_the_reason(tmp_path):
     report = LocalRunner(workflow, log_dir=tmp_path).run()
     member = report.groups["g"].members["t"]
     assert member.state.value == "failed" and "no-such-program-gp" in member.reason
+
+
+def test_a_working_directory_missing_here_is_a_launch_error(tmp_path):
+    with pytest.raises(LaunchError, match="working directory .*gone does not exist here"):
+        prepare(Task("t", command="true"), run_dir=tmp_path, cwd=tmp_path / "gone")

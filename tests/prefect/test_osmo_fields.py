@@ -46,22 +46,16 @@ def test_prefect_member_fails_when_its_input_did_not_run_here(prefect_server, wo
     assert "'write'" in read.reason and str(missing) in read.reason, read.reason
 
 
-def test_dask_process_members_get_their_task_and_the_run_directory(prefect_server, workdir,
-                                                                    dask_cluster):
-    """On a process-based task runner the member's task is pickled to the worker; the
-    worker's directory is not ours, so only the fields that do not write there run."""
+def test_dask_process_members_get_their_task_run_directory_and_working_directory(
+        prefect_server, workdir, dask_cluster):
+    """On a process-based task runner the member's task is pickled to the worker, which runs
+    it in the directory the run started in (ours), not its own."""
     from prefect_dask import DaskTaskRunner
 
     from groupplug.prefect.runner import _run
-    from groupplug.spec import Group, Workflow
 
-    kept = [t for t in osmo_fields.tasks() if t.name != "files"]
-    workflow = Workflow("osmo_fields_dask", tuple(Group(t.name, tasks=(t,), implicit=True)
-                                                  for t in kept))
     runner = lambda members: DaskTaskRunner(address=dask_cluster.scheduler_address)  # noqa: E731
-    report = _run(workflow, [], {"server": "current", "task_runner": runner})
+    report = _run(osmo_fields.workflow(), [], {"server": "current", "task_runner": runner})
     assert report.state == "succeeded", report.to_json()
-    outputs = workdir / "data" / "prefect" / report.run_id / "outputs"
-    assert (outputs / "read" / "copy").read_text() == "from-write\n"
-    assert (outputs / "env" / "greeting").read_text() == f"hi; from {outputs / 'env'}"
-    assert (outputs / "vector" / "argv").read_text() == repr(list(osmo_fields.ARGS))
+    run_dir = workdir / "data" / "prefect" / report.run_id
+    osmo_fields.check_outputs(run_dir / "outputs", workdir / "work")
