@@ -68,6 +68,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--dag-id", help="Airflow DAG file: the DAG to run (default: its only DAG)")
     run.add_argument("--port", type=int, help="Prefect: the embedded server's port (default: a "
                      "free one)")
+    run.add_argument("--stack", action="store_true", help="Airflow or Prefect: run on the stack "
+                     "of 'scripts/stack up' (PostgreSQL, Celery or Dask workers) instead of an "
+                     "embedded engine; also GROUPPLUG_STACK=1")
     return parser
 
 
@@ -237,7 +240,20 @@ def _run_options(args: argparse.Namespace) -> dict[str, Any]:
         options["keep"] = True
     if args.port is not None:
         options["port"] = args.port
+    options.update(_stack_option(args))
     return options
+
+
+def _stack_option(args: argparse.Namespace) -> dict[str, Any]:
+    if not args.stack:
+        return {}
+    if args.engine not in ("airflow", "prefect"):
+        raise GroupplugError(f"--stack runs on --engine airflow or --engine prefect, not "
+                             f"{args.engine}; drop --stack for the {args.engine} engine")
+    if args.port is not None:
+        raise GroupplugError("--port starts an embedded Prefect server; --stack uses the "
+                             "stack's: give one of them")
+    return {"stack": True}
 
 
 def _on_engine(args: argparse.Namespace, call: Any) -> Any:
@@ -301,6 +317,7 @@ def _run_python(args: argparse.Namespace, pm: Any, path: str, target: str | None
     options: dict[str, Any] = {"json": args.json}
     if args.port is not None:
         options["port"] = args.port
+    options.update(_stack_option(args))
     from .story import Storyteller
 
     report = _on_engine(args, lambda: pm.hook.groupplug_run_python_file(
