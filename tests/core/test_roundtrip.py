@@ -19,9 +19,11 @@ directives = st.fixed_dictionaries({}, optional={
     "memory": st.floats(0, 1024, allow_nan=False), "walltime": st.floats(0.01, 100)})
 
 
-words = st.text(st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), min_size=1,
-                max_size=8).filter(lambda w: "{" not in w)
-env_names = st.from_regex(r"[A-Z_][A-Z0-9_]{0,6}", fullmatch=True)
+# Arguments and values a shell would mangle (spaces, quotes, $, ;, #, a colon, a line separator):
+# the argument vector keeps them as written.
+words = st.sampled_from(["train.py", "--rank", "0", "a b", "$HOME", "x; y", "'q'", '"d"', "#c",
+                         "k: v", "é✓", "l\u2028s", "-", "{{output}}/x"])
+env_names = st.sampled_from(["A", "PORT", "MY_VAR", "X1"])
 file_texts = st.sampled_from(["echo hi > {{output}}/x\n", "import sys\n\nprint(1)\n", "a\n  b\n\n",
                               "no newline", " lead\n"])
 resource_specs = st.fixed_dictionaries({}, optional={
@@ -46,19 +48,21 @@ def workflows(draw) -> Workflow:
         resource = resource if resource in resources else None
         own = draw(directives)
         base = resource_directives(resources.get(resource or "default", {}), types)[0]
-        fields = {"command": draw(commands)} if draw(st.booleans()) else {
-            "argv": tuple(draw(st.lists(words, min_size=1, max_size=3))),
-            "args": tuple(draw(st.lists(words | st.just("{{output}}/x"), max_size=3)))}
-        return Task(name("t"), setup=draw(st.none() | commands), lead=lead, inputs=inputs,
-                    retries=draw(st.integers(0, 3)), retry_delay=draw(st.sampled_from([0.0, 2.5])),
-                    directives=freeze({**base, **own}), resource=resource,
-                    environment=freeze(draw(st.dictionaries(env_names, words, max_size=2))),
-                    files=tuple(TaskFile(p, c) for p, c in draw(st.lists(
-                        st.tuples(st.sampled_from(["run.sh", "a/b.py"]), file_texts),
-                        max_size=2))),
-                    outputs=tuple(freeze(o) for o in draw(st.lists(
-                        st.fixed_dictionaries({"url": st.just("s3://bucket/x")}), max_size=1))),
-                    image=draw(st.none() | st.just("ubuntu:24.04")), **fields)
+        task = Task(name("t"), draw(commands), setup=draw(st.none() | commands), lead=lead,
+                    inputs=inputs, retries=draw(st.integers(0, 3)),
+                    retry_delay=draw(st.sampled_from([0.0, 2.5])),
+                    directives=freeze({**base, **own}), resource=resource)
+        if not draw(st.booleans()):
+            return task
+        # OSMO's task fields (drawn for half the tasks: generating them dominates the run time)
+        return replace(
+            task, command=None, argv=tuple(draw(st.lists(words, min_size=1, max_size=3))),
+            args=tuple(draw(st.lists(words, max_size=3))),
+            environment=freeze(draw(st.dictionaries(env_names, words, max_size=2))),
+            files=tuple(TaskFile(p, c) for p, c in draw(st.lists(
+                st.tuples(st.sampled_from(["run.sh", "a/b.py"]), file_texts), max_size=2))),
+            outputs=(freeze({"url": "s3://bucket/x"}),) if draw(st.booleans()) else (),
+            image=draw(st.none() | st.just("ubuntu:24.04")))
 
     def make_group(depth: int) -> Group:
         size = draw(st.integers(0 if depth < 2 else 1, 3))
@@ -92,7 +96,8 @@ def workflows(draw) -> Workflow:
                     osmo_inputs=draw(st.booleans()))
 
 
-@settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow])
+# No deadline: a loaded CI machine (2 cores, other suites) makes one example take >200 ms.
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(workflows())
 def test_dump_then_load_gives_an_equal_spec(workflow):
     assert validate(workflow) == []
