@@ -4,6 +4,13 @@ SQLite metadata database, LocalExecutor, and the four services a run needs (api-
 also serves the execution API tasks talk to; scheduler; dag-processor; triggerer for the
 deferrable barrier), each a subprocess in its own process group, all stopped on exit. A simple
 auth manager user with a random password guards the API, as it would anywhere else.
+
+Supervised: a service that dies during a run is restarted (a dead triggerer otherwise leaves
+every deferred barrier waiting for ever); one that keeps dying makes :meth:`failure` name it,
+and the run fails at once saying so. Nothing listens beyond loopback: the scheduler and the
+triggerer start without their log servers (``serve-logs`` binds every interface and cannot be
+told otherwise; with LocalExecutor the api-server reads the task logs from disk). A task whose
+worker died is noticed after :data:`HEARTBEAT_TIMEOUT` seconds, not Airflow's default 300.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -27,7 +35,16 @@ from groupplug.exceptions import GroupplugError
 log = logging.getLogger(__name__)
 
 SERVICES = ("api-server", "scheduler", "dag-processor", "triggerer")
+#: Why the flag: see the module docstring (log servers on every interface).
+SERVICE_ARGS = {"scheduler": ["--skip-serve-logs"], "triggerer": ["--skip-serve-logs"]}
 USER = "groupplug"
+#: Seconds without a task heartbeat before the scheduler fails the task (Airflow: 300).
+HEARTBEAT_TIMEOUT = 30
+#: Restarts of one service before the run fails naming it.
+MAX_RESTARTS = 3
+#: Seconds the services get to stop after SIGTERM before SIGKILL: an embedded Airflow is thrown
+#: away with its home, and its run's records are final before it stops.
+STOP_GRACE = 6.0
 
 
 def free_port() -> int:
@@ -51,6 +68,12 @@ class EmbeddedAirflow:
         self.extra_env = dict(extra_env or {})
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
         self.startup_seconds: float | None = None
+        self.restarts: dict[str, int] = dict.fromkeys(SERVICES, 0)
+        self._failure: str | None = None
+        self._stopping = threading.Event()
+        self._supervisor: threading.Thread | None = None
+        #: False: a dead service stays dead (tests of what happens without it).
+        self.supervise = True
 
     @property
     def url(self) -> str:
@@ -82,10 +105,14 @@ class EmbeddedAirflow:
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(self.home / "passwords.json"),
             "AIRFLOW__API_AUTH__JWT_SECRET": self._jwt_secret,
             "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
+            "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": str(HEARTBEAT_TIMEOUT),
             "AIRFLOW__SCHEDULER__PARSING_CLEANUP_INTERVAL": "3600",
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "2",
             "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "2",
             "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "1",
+            # A restarted triggerer takes over its dead predecessor's triggers once that one's
+            # heartbeat is this old (Airflow: 30 s).
+            "AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD": "10",
             "AIRFLOW__CORE__MIN_SERIALIZED_DAG_UPDATE_INTERVAL": "1",
             "AIRFLOW__CORE__MIN_SERIALIZED_DAG_FETCH_INTERVAL": "1",
             "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
@@ -115,14 +142,52 @@ class EmbeddedAirflow:
         if migrate.returncode != 0:
             raise GroupplugError(f"airflow db migrate failed:\n{migrate.stderr[-3000:]}")
         for service in SERVICES:
-            out = open(self.home / "logs" / f"{service}.log", "ab")  # noqa: SIM115 - lives on
-            self._procs[service] = subprocess.Popen(
-                [*self._airflow(), service], env=self.env(), stdout=out, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, start_new_session=True)
+            self._start_service(service)
         self._wait_healthy(timeout - (time.monotonic() - began))
+        self._supervisor = threading.Thread(target=self._supervise, daemon=True,
+                                            name="groupplug-airflow-supervisor")
+        self._supervisor.start()
         self.startup_seconds = time.monotonic() - began
         log.info("Airflow up at %s in %.1fs (home %s)", self.url, self.startup_seconds, self.home)
         return self
+
+    def _start_service(self, service: str) -> None:
+        with open(self.home / "logs" / f"{service}.log", "ab") as out:  # the child keeps a copy
+            self._procs[service] = subprocess.Popen(
+                [*self._airflow(), service, *SERVICE_ARGS.get(service, [])], env=self.env(),
+                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                start_new_session=True)
+
+    def _supervise(self) -> None:
+        """Restart a service that died; after :data:`MAX_RESTARTS`, :meth:`failure` says so."""
+        while not self._stopping.wait(1.0):
+            for service, proc in list(self._procs.items()):
+                code = proc.poll()
+                if code is None or self._stopping.is_set() or not self.supervise:
+                    continue
+                logs = self.home / "logs" / f"{service}.log"
+                if self.restarts[service] >= MAX_RESTARTS:
+                    self._failure = (f"the embedded Airflow's {service} died {MAX_RESTARTS + 1} "
+                                     f"times (last exit {code}); its log: {logs}")
+                    log.error("%s", self._failure)
+                    return
+                self.restarts[service] += 1
+                log.warning("airflow %s died (exit %s); restarting it (%d of %d); log: %s",
+                            service, code, self.restarts[service], MAX_RESTARTS, logs)
+                _signal(proc, signal.SIGKILL)  # whatever it left in its process group
+                self._start_service(service)
+
+    def restart(self, service: str) -> None:
+        """Start ``service`` again (after it was stopped or died while not supervised)."""
+        proc = self._procs.get(service)
+        if proc is not None and proc.poll() is None:
+            _signal(proc, signal.SIGTERM)
+            proc.wait(15)
+        self._start_service(service)
+
+    def failure(self) -> str | None:
+        """Why this Airflow can no longer run anything (a service kept dying), or None."""
+        return self._failure
 
     def _wait_healthy(self, timeout: float) -> None:
         from .client import AirflowClient
@@ -156,9 +221,13 @@ class EmbeddedAirflow:
         return AirflowClient(self.url, USER, self.password)
 
     def stop(self) -> None:
+        began = time.monotonic()
+        self._stopping.set()
+        if self._supervisor is not None:
+            self._supervisor.join(timeout=5)
         for proc in self._procs.values():
             _signal(proc, signal.SIGTERM)
-        deadline = time.monotonic() + 15
+        deadline = time.monotonic() + STOP_GRACE
         for proc in self._procs.values():
             try:
                 proc.wait(max(deadline - time.monotonic(), 0.1))
@@ -166,6 +235,13 @@ class EmbeddedAirflow:
                 _signal(proc, signal.SIGKILL)
                 proc.wait()
         self._procs.clear()
+        log.info("Airflow services stopped in %.1fs", time.monotonic() - began)
+        if self._own_home:
+            # Task runners and member commands live in sessions of their own: a service that
+            # died (or was killed with its workers) leaves them; the home goes only after them.
+            from groupplug._sweep import stop_marked
+
+            stop_marked("AIRFLOW_HOME", str(self.home))
         if self._own_home and os.environ.get("GROUPPLUG_KEEP_AIRFLOW_HOME") != "1":
             shutil.rmtree(self.home, ignore_errors=True)
 

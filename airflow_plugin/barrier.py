@@ -33,6 +33,8 @@ from ._compat import AirflowFailException
 RELEASED, TIMED_OUT, LEAD_FINISHED = "released", "timed_out", "lead_finished"
 #: Retries of groupplug's own helper tasks (barrier, gate) when the infrastructure fails them.
 INFRA_RETRIES = 2
+#: Seconds Airflow's deferral deadline trails the barrier timeout (see ``_deferral_timeout``).
+DEFERRAL_MARGIN = 10.0
 LEFT = frozenset({"failed", "upstream_failed", "skipped", "removed"})
 
 
@@ -150,7 +152,23 @@ class GroupBarrierOperator(BaseOperator):
                                    lead=self.lead, started_at=started_at,
                                    timeout=self.barrier_timeout, first_arrival=first_arrival),
             method_name="execute_complete",
+            timeout=self._deferral_timeout(first_arrival, started_at),
         )
+
+    def _deferral_timeout(self, first_arrival: float | None, now: float) -> timedelta | None:
+        """Airflow's own deadline for the deferral, enforced by the scheduler, so the barrier
+        timeout holds even when no triggerer runs.
+
+        The trigger decides first (it names who never arrived) while a triggerer runs: the
+        deadline is :data:`DEFERRAL_MARGIN` later. When it fires, the task fails with
+        ``TaskDeferralTimeout`` and its retry (``INFRA_RETRIES``) decides from the members'
+        records at once: timed out (the same message), or, when no member had arrived at the
+        deferral (the deadline then counted from it, too early), deferring again with the
+        exact one."""
+        if self.barrier_timeout is None:
+            return None
+        waited = now - first_arrival if first_arrival is not None else 0.0
+        return timedelta(seconds=max(self.barrier_timeout - waited, 0.0) + DEFERRAL_MARGIN)
 
     def _first_arrival(self, ti: Any, states: Mapping[str, Any]) -> float | None:
         """When the first member arrived, from the setups' own records (they may have arrived

@@ -64,6 +64,9 @@ class AirflowClient:
     def get(self, path: str, **query: Any) -> Any:
         return self._request("GET", path, query=query or None)
 
+    def patch(self, path: str, body: Any) -> Any:
+        return self._request("PATCH", path, body)
+
     def health(self) -> dict[str, Any]:
         return self._request("GET", "/api/v2/monitor/health", auth=False)
 

@@ -27,10 +27,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from groupplug import interrupts
 from groupplug.exceptions import GroupplugError
 from groupplug.report import RunReport
 
-from . import naming
+from . import abort, naming
 from .runstate import build_report
 
 log = logging.getLogger(__name__)
@@ -61,7 +62,11 @@ def _run(airflow: Any, source: Path, dag_id: str | None, options: Mapping[str, A
     run_id = f"groupplug__{uuid.uuid4().hex[:10]}"
     client.trigger(chosen, run_id)
     log.info("triggered %s run %s on %s", chosen, run_id, airflow.url)
-    final = follow(client, chosen, run_id, float(options.get("timeout", 3600)))
+    final = follow(client, chosen, run_id, float(options.get("timeout", 3600)), services=airflow)
+    if final == "interrupted":  # no gate decided: what the task instances say, marked so
+        report = build_report(chosen, run_id, client.tasks(chosen),
+                              client.task_instances(chosen, run_id), lambda gate: None, live=True)
+        return abort.mark_interrupted(report, interrupts.requested() or "interrupted")
     report = read_report(client, chosen, run_id)
     if final == "failed" and report.state == "succeeded":
         raise GroupplugError(  # never report a run Airflow failed as a success
@@ -131,10 +136,13 @@ def choose_dag(source: Path, found: list[str], dag_id: str | None) -> str:
     return dag_id
 
 
-def follow(client: Any, dag_id: str, run_id: str, timeout: float) -> str:
-    """Wait for the run to end; its final Airflow state."""
+def follow(client: Any, dag_id: str, run_id: str, timeout: float, services: Any = None) -> str:
+    """Wait for the run to end; its final Airflow state, or ``interrupted`` when Ctrl-C or
+    SIGTERM ended it (:mod:`.abort`)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if abort.check(client, dag_id, run_id, services) is not None:
+            return "interrupted"
         state = client.dag_run(dag_id, run_id)["state"]
         if state in ("success", "failed"):
             return state

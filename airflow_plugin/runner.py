@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from groupplug import interrupts
 from groupplug.exceptions import GroupplugError
 from groupplug.graph import selected_paths
 from groupplug.loader import dump_workflow
@@ -23,7 +24,7 @@ from groupplug.report import GroupReport, MemberReport, RunReport, roll_up_paren
 from groupplug.spec import Workflow
 from groupplug.states import GroupState, MemberState
 
-from . import naming
+from . import abort, naming
 from .runstate import live_group
 
 log = logging.getLogger(__name__)
@@ -77,16 +78,23 @@ def _run(airflow: Any, workflow: Workflow, groups: Sequence[str],
     run_id = f"groupplug__{uuid.uuid4().hex[:10]}"
     client.trigger(dag_id, run_id)
     log.info("triggered %s run %s on %s", dag_id, run_id, airflow.url)
-    follow(client, workflow, dag_id, run_id, groups, options.get("on_update"),
-           float(options.get("timeout", 3600)))
+    final = follow(client, workflow, dag_id, run_id, groups, options.get("on_update"),
+                   float(options.get("timeout", 3600)), services=airflow)
+    if final == "interrupted":  # no gate decided: what the task instances say, marked so
+        report = live_report(client, workflow, dag_id, run_id, groups)
+        return abort.mark_interrupted(report, interrupts.requested() or "interrupted")
     return read_report(client, workflow, dag_id, run_id, groups)
 
 
 def follow(client: Any, workflow: Workflow, dag_id: str, run_id: str, groups: Sequence[str],
-           on_update: Callable[[RunReport], None] | None, timeout: float) -> str:
-    """Wait for the run to end (live reports to ``on_update``); its final Airflow state."""
+           on_update: Callable[[RunReport], None] | None, timeout: float,
+           services: Any = None) -> str:
+    """Wait for the run to end (live reports to ``on_update``); its final Airflow state, or
+    ``interrupted`` when Ctrl-C or SIGTERM ended it (:mod:`.abort`)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if abort.check(client, dag_id, run_id, services) is not None:
+            return "interrupted"
         state = client.dag_run(dag_id, run_id)["state"]
         if on_update is not None:
             on_update(live_report(client, workflow, dag_id, run_id, groups))

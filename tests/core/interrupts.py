@@ -96,6 +96,8 @@ def run_and_signal(args: list[str], tmp: Path, ready: list[Path], sig: signal.Si
         deadline = time.monotonic() + ready_timeout
         while not all(p.exists() for p in ready):
             if proc.poll() is not None or time.monotonic() > deadline:
+                if proc.poll() is None:
+                    os.killpg(proc.pid, signal.SIGKILL)
                 out, err = proc.communicate()
                 raise AssertionError(f"the run never got ready (rc {proc.returncode}):\n"
                                      f"{out}\n{err[-4000:]}")
