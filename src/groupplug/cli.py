@@ -55,6 +55,7 @@ def _parser() -> argparse.ArgumentParser:
                           help="the group tree with leads, barriers and directives")
     show.add_argument("file")
     show.add_argument("--json", action="store_true", help="print the spec as JSON")
+    sub.add_parser("schema", help="print the JSON Schema of workflow files (for editors)")
     run = sub.add_parser("run", parents=[verbose],
                          help="run a workflow (or selected groups) on an engine")
     run.add_argument("file")
@@ -109,7 +110,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _command(args: argparse.Namespace) -> int:
     try:
-        return {"validate": _validate, "show": _show, "run": _run}[args.command](args)
+        return {"validate": _validate, "show": _show, "run": _run,
+                "schema": _schema}[args.command](args)
     finally:
         sys.stdout.flush()  # the report first, then where the logs are
         _name_engine_log(args)
@@ -130,6 +132,14 @@ def _validate(args: argparse.Namespace) -> int:
     groups = sum(1 for _, g in workflow.walk() if not g.implicit)
     tasks = len({t.name for _, g in workflow.walk() for t in g.tasks})
     print(f"{args.file}: valid ({groups} groups, {tasks} tasks)")
+    return EXIT_OK
+
+
+def _schema(args: argparse.Namespace) -> int:
+    from importlib import resources
+
+    # The packaged file (a test keeps it equal to a fresh generation from schema_model).
+    print(resources.files("groupplug").joinpath("workflow.schema.json").read_text(), end="")
     return EXIT_OK
 
 

@@ -54,3 +54,10 @@ def test_schema_and_loader_refuse_the_same_bad_fields(task):
         jsonschema.validate(yaml.safe_load(text), json_schema())
     with pytest.raises(GroupplugValueError):
         loads_workflow(text)
+
+
+def test_cli_prints_the_packaged_schema(capsys):
+    from groupplug.cli import main
+
+    assert main(["schema"]) == 0
+    assert capsys.readouterr().out == packaged()
