@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from groupplug.exceptions import GroupplugError
+from groupplug.exceptions import EngineFailed, GroupplugError
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +140,7 @@ class EmbeddedAirflow:
         migrate = subprocess.run([*self._airflow(), "db", "migrate"], env=self.env(),
                                  capture_output=True, text=True, timeout=timeout)
         if migrate.returncode != 0:
-            raise GroupplugError(f"airflow db migrate failed:\n{migrate.stderr[-3000:]}")
+            raise EngineFailed(f"airflow db migrate failed:\n{migrate.stderr[-3000:]}")
         for service in SERVICES:
             self._start_service(service)
         self._wait_healthy(timeout - (time.monotonic() - began))
@@ -206,14 +206,14 @@ class EmbeddedAirflow:
             except OSError as exc:
                 last = exc
             time.sleep(0.5)
-        raise GroupplugError(f"Airflow did not become healthy in {timeout:.0f}s: {last}; "
+        raise EngineFailed(f"Airflow did not become healthy in {timeout:.0f}s: {last}; "
                              f"logs in {self.home / 'logs'}")
 
     def _check_alive(self) -> None:
         for service, proc in self._procs.items():
             if proc.poll() is not None:
                 tail = (self.home / "logs" / f"{service}.log").read_text(errors="replace")[-3000:]
-                raise GroupplugError(f"airflow {service} exited with {proc.returncode}:\n{tail}")
+                raise EngineFailed(f"airflow {service} exited with {proc.returncode}:\n{tail}")
 
     def client(self):  # noqa: ANN201 - avoids importing the client at module level
         from .client import AirflowClient

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from groupplug import interrupts
-from groupplug.exceptions import GroupplugError
+from groupplug.exceptions import EngineFailed, GroupplugError
 
 log = logging.getLogger(__name__)
 
@@ -159,14 +159,14 @@ class PrefectServer:
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
                 tail = (self.home / "server.log").read_text(errors="replace")[-3000:]
-                raise GroupplugError(f"prefect server exited with {self._proc.returncode}:\n{tail}")
+                raise EngineFailed(f"prefect server exited with {self._proc.returncode}:\n{tail}")
             try:
                 with urllib.request.urlopen(f"{self.api_url}/health", timeout=2):  # noqa: S310
                     return
             except OSError:
                 time.sleep(0.2)
         tail = (self.home / "server.log").read_text(errors="replace")[-3000:]
-        raise GroupplugError(f"prefect server did not answer on {self.api_url} in time:\n{tail}")
+        raise EngineFailed(f"prefect server did not answer on {self.api_url} in time:\n{tail}")
 
     def stop(self) -> None:
         self._stopping.set()
