@@ -330,7 +330,14 @@ class _Builder:
                 self.problem(f"{path}.command", "an empty command list names no program",
                              "write command: [program, arg, ...]")
                 return None, None, args
-            return None, tuple(_text(c) for c in command), args
+            argv = tuple(_text(c) for c in command)
+            if argv[0].split() != [argv[0]]:
+                self.problem(
+                    f"{path}.command[0]", f"the program {argv[0]!r} has spaces: a command list "
+                    "runs its first entry as the program's name, with no shell to split it",
+                    f"write command: {json.dumps(shlex.split(argv[0]) + list(argv[1:]))}, or "
+                    f"command: {json.dumps(argv[0])} (a string, run by sh -c)")
+            return None, argv, args
         if "args" in data and data["args"] is not None:
             if command is None:
                 self.problem(f"{path}.args", "args without a command list",

@@ -188,6 +188,10 @@ def _b_args(arg: str) -> tuple[str, str]:
          "workflow.resources.default.gpu (line 4)", "expected a whole number of GPUs"),
         ("  - name: a\n", "  - name: a\n    environment: {1: x}\n",
          "workflow.tasks[0].environment.1 (line 5)", 'the name 1 must be text; write it quoted'),
+        ("    command: [sh, -c]\n", '    command: ["python3 train.py", --fast]\n',
+         "workflow.tasks[0].command[0] (line 5)", "the program 'python3 train.py' has spaces: "
+         "a command list runs its first entry as the program's name, with no shell to split it; "
+         'write command: ["python3", "train.py", "--fast"], or command: "python3 train.py"'),
         ("    command: [sh, -c]\n", "    command: [sh, [-c]]\n",
          "workflow.tasks[0].command[1] (line 5)", "expected a program or an argument"),
     ],

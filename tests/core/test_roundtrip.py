@@ -23,6 +23,7 @@ directives = st.fixed_dictionaries({}, optional={
 # the argument vector keeps them as written.
 words = st.sampled_from(["train.py", "--rank", "0", "a b", "$HOME", "x; y", "'q'", '"d"', "#c",
                          "k: v", "é✓", "l\u2028s", "-", "{{output}}/x"])
+programs = st.sampled_from(["python3", "sh", "/usr/bin/env", "é✓"])  # no spaces: see the loader
 env_names = st.sampled_from(["A", "PORT", "MY_VAR", "X1"])
 file_texts = st.sampled_from(["echo hi > {{output}}/x\n", "import sys\n\nprint(1)\n", "a\n  b\n\n",
                               "no newline", " lead\n"])
@@ -56,7 +57,7 @@ def workflows(draw) -> Workflow:
             return task
         # OSMO's task fields (drawn for half the tasks: generating them dominates the run time)
         return replace(
-            task, command=None, argv=tuple(draw(st.lists(words, min_size=1, max_size=3))),
+            task, command=None, argv=(draw(programs), *draw(st.lists(words, max_size=2))),
             args=tuple(draw(st.lists(words, max_size=3))),
             environment=freeze(draw(st.dictionaries(env_names, words, max_size=2))),
             files=tuple(TaskFile(p, c) for p, c in draw(st.lists(
