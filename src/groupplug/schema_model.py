@@ -16,7 +16,15 @@ import types
 import typing
 from typing import Annotated, Any, ClassVar, Union
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    WithJsonSchema,
+)
 
 from .exceptions import Problem
 
@@ -32,6 +40,22 @@ def _text_or(other: Any, other_tag: str) -> Any:
         Annotated[str, Tag("text")] | Annotated[other, Tag(other_tag)],
         Discriminator(lambda v: "text" if isinstance(v, str) else other_tag),
     ]
+
+
+#: Directives in the schema: the core's keys described for completion; plugins add keys (an
+#: Airflow pool, a queue), so other keys are left to the loader, which knows the plugins.
+Directives = Annotated[dict[str, Any], WithJsonSchema({
+    "type": "object",
+    "properties": {
+        "np": {"type": "integer", "minimum": 1, "description": "Processes."},
+        "ngpu": {"type": "integer", "minimum": 0, "description": "GPUs."},
+        "memory": {"type": ["number", "string"],
+                   "description": "GB (a number), or 16GB, 512MB, 32Gi."},
+        "walltime": {"type": ["number", "string"],
+                     "description": "Hours (a number), or 1h30m, 90m, 2:30:00."},
+    },
+    "additionalProperties": True,
+})]
 
 
 class _Model(BaseModel):
@@ -98,7 +122,7 @@ class TaskModel(_Model):
         None, description="Tasks this one needs: names, or OSMO's {task: NAME}.")
     retries: int = 0
     retry_delay: float = Field(0.0, alias="retryDelay", description="Seconds between tries.")
-    directives: dict[str, Any] | None = Field(
+    directives: Directives | None = Field(
         None, description="np, ngpu, memory (GB or 16Gi), walltime (hours or 1h30m), plus plugin "
         "keys.")
     args: list[Scalar] | None = Field(None, description="Arguments after an OSMO command list.")
@@ -169,7 +193,7 @@ class GroupModel(_Model):
                                           description="Seconds to wait at the barrier.")
     ignore_nonlead_status: bool = Field(True, alias="ignoreNonleadStatus",
                                         description="A non-lead failure does not fail the group.")
-    directives: dict[str, dict[str, Any] | None] | None = Field(
+    directives: dict[str, Directives | None] | None = Field(
         None, description="Per member: directives replacing the member's own in this group.")
     upstream: list[str] | None = Field(None, description="Groups (or lone tasks) to wait for.")
     tooltip: str | None = None
