@@ -1,10 +1,12 @@
 """Run every benchmark in the environment it needs and print one table (or one JSON object).
 
-    python benchmarks/run.py [--quick] [--json] [--only core|airflow|prefect]
+    python benchmarks/run.py [--quick] [--json] [--only core|airflow|prefect|stack]
 
 Each row compares groupplug with the native way in the same run and prints the ratio, the
 target and whether it is met. The environments are the ones ``scripts/envs`` builds:
 ``.venv`` (core), ``.venv-airflow``, ``.venv-prefect``. A missing one makes its rows say so.
+The ``stack`` rows (``scripts/stack``: PostgreSQL, Celery, Dask) run only with ``--only stack``:
+they start the whole stack and take ~20 minutes.
 """
 
 from __future__ import annotations
@@ -33,12 +35,14 @@ SUITES = {
                                                      "prefect_cli_trivial",
                                                      "prefect_native_lead_stop",
                                                      "prefect_native_overhead_1000"]),
+    "stack": (".venv-airflow", "stack_bench.py", ["stack_faults", "stack_load_10x10"]),
 }
 ORDER = ["airflow_parse_5000", "airflow_parse_vs_join", "airflow_barrier_spread_20",
          "airflow_lead_stop", "airflow_native_lead_stop", "airflow_api_load_20",
          "airflow_api_load_40", "prefect_overhead_1000", "prefect_barrier_spread",
          "prefect_cli_trivial", "prefect_native_lead_stop", "prefect_native_overhead_1000",
-         "local_barrier_spread", "core_status_events", "core_validate_10k"]
+         "local_barrier_spread", "core_status_events", "core_validate_10k", "stack_faults",
+         "stack_load_10x10"]
 
 
 def run_suite(name: str, quick: bool) -> dict[str, dict]:

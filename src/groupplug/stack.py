@@ -47,8 +47,9 @@ WORKERS = ("worker1", "worker2")
 #: Celery slots per worker; members waiting at a deferred barrier hold none.
 CONCURRENCY = 8
 #: Seconds without a heartbeat before the scheduler fails a task instance (Airflow's default
-#: 300 s would make a killed worker's member hang the group five minutes).
-HEARTBEAT_TIMEOUT = 20
+#: 300 s would make a killed worker's member hang the group five minutes). 20 s failed live
+#: tasks as heartbeat-less on this loaded 2-core machine (2 of 100 plain tasks), hence 60 s.
+HEARTBEAT_TIMEOUT = 60
 #: Service start order; ``down`` goes the other way (clients before the databases).
 ORDER = ("postgres", "redis", "prefect-server", "api-server", "scheduler", "dag-processor",
          "triggerer", *(f"celery-{w}" for w in WORKERS), "dask-scheduler",
