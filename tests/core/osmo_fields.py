@@ -14,6 +14,9 @@ from pathlib import Path
 
 from groupplug.spec import FrozenDict, Group, Task, TaskFile, Workflow
 
+#: The workflows in OSMO's documented form; every engine runs them with the local outcome.
+EXAMPLES = sorted((Path(__file__).resolve().parents[2] / "examples" / "workflows" / "osmo")
+                  .glob("*.yaml"))
 IMAGE = "nvcr.io/nvidia/pytorch:24.01-py3"
 #: Arguments a shell would expand, split or run; an argument vector passes them as written.
 ARGS = ("two words", "$HOME", "x; touch pwned", "`id`", "*")
@@ -36,7 +39,7 @@ def tasks(python: str = sys.executable) -> tuple[Task, ...]:
 
 
 def workflow(name: str = "osmo_fields", python: str = sys.executable) -> Workflow:
-    return Workflow(name, tuple(Group(t.name, tasks=(t,), implicit=True)
+    return Workflow(name, tuple(Group(t.name, tasks=(t,), barrier=False, implicit=True)
                                 for t in tasks(python)))
 
 
@@ -53,3 +56,14 @@ def check_outputs(outputs: Path, workdir: Path) -> None:
 
 def image_warnings(lines: list[str]) -> list[str]:
     return [line for line in lines if f"image {IMAGE} was not used" in line]
+
+
+def local_outcome(path: Path, run_dir: Path) -> dict:
+    """The local engine's outcome of example ``path`` (run in the current directory), which
+    must have succeeded: the examples check their own results (a wrong sum exits 1)."""
+    from groupplug.loader import load_workflow
+    from groupplug.runner import LocalRunner
+
+    report = LocalRunner(load_workflow(path), log_dir=run_dir).run()
+    assert report.state == "succeeded", report.to_json()
+    return report.outcome()

@@ -160,3 +160,10 @@ def test_local_argv_member_that_cannot_start_fails_with_the_reason(tmp_path):
 def test_a_working_directory_missing_here_is_a_launch_error(tmp_path):
     with pytest.raises(LaunchError, match="working directory .*gone does not exist here"):
         prepare(Task("t", command="true"), run_dir=tmp_path, cwd=tmp_path / "gone")
+
+
+@pytest.mark.parametrize("path", osmo_fields.EXAMPLES, ids=lambda p: p.stem)
+def test_osmo_examples_run_on_the_local_engine(path, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # their relative files: land here
+    osmo_fields.local_outcome(path, tmp_path / "run")
+    assert osmo_fields.EXAMPLES and (tmp_path / "run" / "outputs").is_dir()
