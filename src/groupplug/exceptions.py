@@ -68,7 +68,8 @@ class MissingExtraError(GroupplugError, ImportError):
     def __init__(self, extra: str, module: str):
         self.extra = extra
         super().__init__(
-            f"groupplug.{extra} needs the '{module}' package: pip install 'groupplug[{extra}]'"
+            f"groupplug.{extra} needs the '{module}' package: install groupplug with its "
+            f"[{extra}] extra (from a clone: pip install '.[{extra}]')"
         )
 
 
