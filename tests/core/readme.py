@@ -81,12 +81,22 @@ def check_run(command: str, run: TerminalRun) -> list[str]:
     assert "running" not in tops, f"{command}: a live tree was left behind:\n{shown}"
     logs = [line for line in screen if line.startswith("groupplug: engine logs: ")]
     assert len(logs) == 1, f"{command}: the engine log is not named once:\n{shown}"
-    assert Path(logs[0].split(": ", 2)[2]).is_file()
-    warnings = [line for line in screen if line.startswith("groupplug: warning:")]
-    assert len(warnings) == len(set(warnings)), f"a warning said twice:\n{shown}"
+    log_file = Path(logs[0].split(": ", 2)[2])
+    # Each warning once per run, on the screen and in the file, even when each member would
+    # name itself in it ("train.master: directives ...", "train.worker-1: directives ...").
+    warnings = [_gist(line) for line in screen if line.startswith("groupplug: warning:")]
+    warnings += [_gist(line.split(" WARNING ", 1)[1])
+                 for line in log_file.read_text().splitlines() if " WARNING " in line]
+    assert len(warnings) == len(set(warnings)), f"a warning said twice:\n{shown}\n{warnings}"
     for noise in (" prefect.", " airflow.", "HTTP Request", "Beginning flow run"):
         assert noise not in shown, f"{command}: engine log lines on the terminal:\n{shown}"
     return [m.group("line") for line in screen if (m := STORY.match(line))]
+
+
+def _gist(warning: str) -> str:
+    """A warning without who it names first: ``groupplug: warning: g.m: text`` -> ``text``."""
+    text = warning.removeprefix("groupplug: warning: ")
+    return re.sub(r"^[\w.\[\]-]+: ", "", text)
 
 
 def story_kinds(lines: list[str]) -> set[str]:
