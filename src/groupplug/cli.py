@@ -82,6 +82,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.engine_log = runlog.engine_log_path(args.engine) if args.command == "run" else None
     runlog.configure(args.verbose, args.engine_log)
     try:
+        return _answer(args)
+    finally:
+        sys.stdout.flush()  # the report or the error first, then where the logs are
+        _name_engine_log(args)
+
+
+def _answer(args: argparse.Namespace) -> int:
+    """The command's exit status; groupplug's errors as messages, never tracebacks."""
+    try:
         return _command(args)
     except GroupplugValueError as exc:
         for problem in exc.problems:
@@ -109,12 +118,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _command(args: argparse.Namespace) -> int:
-    try:
-        return {"validate": _validate, "show": _show, "run": _run,
-                "schema": _schema}[args.command](args)
-    finally:
-        sys.stdout.flush()  # the report first, then where the logs are
-        _name_engine_log(args)
+    return {"validate": _validate, "show": _show, "run": _run,
+            "schema": _schema}[args.command](args)
 
 
 def _load(args: argparse.Namespace, engine: str | None) -> Workflow:
