@@ -8,6 +8,9 @@ from airflow.sdk import DAG
 from groupplug.airflow import group, member
 from groupplug.exceptions import GroupplugValueError
 
+# Also run on the oldest supported engine (scripts/test airflow-oldest).
+pytestmark = pytest.mark.compat
+
 
 def test_groups_render_to_task_groups_with_gate_to_root_edges():
     with DAG("af1_authoring", schedule=None) as dag:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib
 
+import pytest
+
 from groupplug.airflow.barrier import (
     LEAD_FINISHED,
     RELEASED,
@@ -14,6 +16,10 @@ from groupplug.airflow.barrier import (
 
 MEMBERS = {"master": "train.master__setup", "worker-1": "train.worker-1__setup",
            "worker-2": "train.worker-2__setup"}
+
+
+# Also run on the oldest supported engine (scripts/test airflow-oldest).
+pytestmark = pytest.mark.compat
 
 
 def test_trigger_rebuilds_from_serialize():

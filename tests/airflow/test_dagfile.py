@@ -152,6 +152,7 @@ def test_gate_paths_and_dag_order():
     assert dag_order(tasks) == ["a", "b", "c"]
 
 
+@pytest.mark.compat
 def test_a_dag_file_runs_where_it_lies(airflow_server, tmp_path):
     """Modules next to the file import, and paths built from its ``__file__`` resolve, as in
     the user's own dags folder (the scheduler, the dag-processor and the workers all parse it)."""

@@ -15,6 +15,9 @@ from groupplug.airflow.wrap import install
 from groupplug.plugins import get_plugin_manager
 from groupplug.states import GroupState, MemberState
 
+# Also run on the oldest supported engine (scripts/test airflow-oldest).
+pytestmark = pytest.mark.compat
+
 
 class Recorder:
     def __init__(self):

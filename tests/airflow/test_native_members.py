@@ -17,6 +17,9 @@ from groupplug.airflow import group, member
 from groupplug.airflow.wrap import MARK
 from groupplug.exceptions import GroupplugValueError
 
+# Also run on the oldest supported engine (scripts/test airflow-oldest).
+pytestmark = pytest.mark.compat
+
 
 @task
 def fit():

@@ -20,6 +20,10 @@ DAG_FILE = Path(__file__).with_name("_dagtest_lead_stop.py")
 BIN = Path(sys.executable).parent
 
 
+# Also run on the oldest supported engine (scripts/test airflow-oldest).
+pytestmark = pytest.mark.compat
+
+
 def _dag_test(tmp_path: Path, lead_cmd: str) -> dict:
     home = tmp_path / "airflow"
     (home / "dags").mkdir(parents=True)

@@ -14,6 +14,10 @@ from groupplug.loader import loads_workflow
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "workflows"
 
 
+# Also run on the oldest supported engine (scripts/test airflow-oldest).
+pytestmark = pytest.mark.compat
+
+
 def test_training_renders_setup_barrier_main_and_gate():
     dag = dag_from_yaml(EXAMPLES / "training.yaml", "training")
     assert sorted(dag.task_group_dict) == ["evaluate", "prepare", "train"]

@@ -20,6 +20,7 @@ from .native_util import runs_tagged, task_states, unfinished
 pytestmark = pytest.mark.slow
 
 
+@pytest.mark.compat
 def test_direct_calls_return_results_at_once_and_are_members(prefect_server):
     from prefect import flow, task
 
@@ -54,6 +55,7 @@ def test_direct_calls_return_results_at_once_and_are_members(prefect_server):
     assert unfinished("group:direct-calls") == []
 
 
+@pytest.mark.compat
 def test_submitted_and_mapped_runs_are_members_keyed_in_call_order(prefect_server):
     from prefect import flow, task
 
@@ -108,6 +110,7 @@ def test_tasks_outside_the_block_and_in_member_bodies_are_not_members(prefect_se
     assert set(task_states("group:inside-outside")) == {"inside-outside.lead"}
 
 
+@pytest.mark.compat
 def test_async_tasks_awaited_and_gathered(prefect_server):
     from prefect import flow, task
 
@@ -163,6 +166,7 @@ def test_decorator_makes_a_flow_a_group(prefect_server):
     assert [t.name for t in runs_tagged("group:decorated")[1]] == ["decorated.fit"]
 
 
+@pytest.mark.compat
 def test_nested_groups_nest_their_runs(prefect_server):
     from prefect import flow, task
 
