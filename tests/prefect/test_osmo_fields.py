@@ -59,3 +59,12 @@ def test_dask_process_members_get_their_task_run_directory_and_working_directory
     assert report.state == "succeeded", report.to_json()
     run_dir = workdir / "data" / "prefect" / report.run_id
     osmo_fields.check_outputs(run_dir / "outputs", workdir / "work")
+
+
+@pytest.mark.parametrize("path", osmo_fields.EXAMPLES, ids=lambda p: p.stem)
+def test_osmo_examples_match_the_local_engine(path, prefect_server, workdir):
+    from groupplug.loader import load_workflow
+    from groupplug.prefect.runner import _run
+
+    report = _run(load_workflow(path), [], {"server": "current"})
+    assert report.outcome() == osmo_fields.local_outcome(path, workdir / "local")
