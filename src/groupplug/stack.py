@@ -414,34 +414,66 @@ def _cmdline(pid: int) -> list[str]:
 
 
 def stop_group(pid: int, sig: signal.Signals = signal.SIGTERM, timeout: float = 20) -> None:
-    """Signal the process group ``pid`` leads; SIGKILL what is left after ``timeout``."""
-    try:
-        os.killpg(pid, sig)
-    except ProcessLookupError:
-        return
+    """Signal every process of the service ``pid`` started (see :func:`family`); SIGKILL what
+    is left after ``timeout``."""
+    procs = family(pid)
+    _signal_all(procs, sig)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if not _group_alive(pid):
+        procs = {p for p in procs | family(pid) if alive(p)}
+        if not procs:
             return
         time.sleep(0.2)
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        return
-    while _group_alive(pid):
+    while procs:
+        _signal_all(procs, signal.SIGKILL)
         time.sleep(0.1)
+        procs = {p for p in procs | family(pid) if alive(p)}
 
 
-def _group_alive(pgid: int) -> bool:
+def _signal_all(pids: set[int], sig: signal.Signals) -> None:
+    for pid in pids:
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+
+
+def _table() -> dict[int, tuple[int, int, int, str]]:
+    """pid -> (parent, process group, session, state) of every process."""
+    table = {}
     for stat in glob.glob("/proc/[0-9]*/stat"):
         try:
             with open(stat) as f:
                 fields = f.read().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            return True
-    return False
+        table[int(stat.split("/")[2])] = (int(fields[1]), int(fields[2]), int(fields[3]),
+                                          fields[0])
+    return table
+
+
+def family(pid: int) -> set[int]:
+    """The live processes a service started: its session (it leads one) and every descendant.
+    Why both: Airflow's task supervisors move into process groups of their own, and member
+    commands into sessions of their own, yet all descend from the service."""
+    table = _table()
+    found = {p for p, (_, _, sid, state) in table.items() if sid == pid and state != "Z"}
+    if pid in table:
+        found.add(pid)
+    children: dict[int, list[int]] = {}
+    for p, (parent, *_rest) in table.items():
+        children.setdefault(parent, []).append(p)
+    todo = list(found)
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in found and table[child][3] != "Z":
+                found.add(child)
+                todo.append(child)
+    return found
+
+
+def _group_alive(pid: int) -> bool:
+    return bool(family(pid))
 
 
 def _postgres_bindir() -> str:

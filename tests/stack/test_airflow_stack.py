@@ -9,7 +9,6 @@ run must end (no deadlock) with every task instance final. Waits are on states, 
 from __future__ import annotations
 
 import json
-import os
 import signal
 import time
 import uuid
@@ -75,9 +74,7 @@ def kill_worker(stack, hostname: str) -> None:
     """SIGKILL the whole Celery worker (main process, pool, task supervisors), as a lost machine,
     then start a new one under the same name for the tests after."""
     pid = stack.state["pids"][f"celery-{hostname}"]
-    os.killpg(pid, signal.SIGKILL)
-    while stack_mod._group_alive(pid):
-        time.sleep(0.1)
+    stack_mod.stop_group(pid, signal.SIGKILL, timeout=0)  # its task runners and commands too
     stack.start_worker(hostname)
 
 
