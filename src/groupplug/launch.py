@@ -19,12 +19,15 @@ command), and starts the :class:`Launch` it returns with :func:`popen`.
   without a shared ``GROUPPLUG_DATA_DIR``) cannot see their inputs' directories: the member
   then fails, naming the input task and the path, instead of reading a wrong one.
 - ``files`` are written before every step (OSMO writes them into each new container, a retry
-  included). A relative path is relative to the member's working directory (``cwd``: where
-  the run was started, on every engine ``groupplug run`` starts; in a DAG of your own, the
-  ``cwd=`` given to ``dag_from_yaml``/``render_workflow``, else the worker's directory) and
-  may not leave it (``../x`` is refused: write
-  an absolute path to mean a place outside); an absolute path is written where it says.
-  Replacing an existing file whose contents differ is logged as a warning, never silent.
+  included). Members run where the run was started (``cwd``: on every engine ``groupplug
+  run`` starts; in a DAG of your own, the ``cwd=`` given to ``dag_from_yaml``/
+  ``render_workflow``, else the worker's directory), except a task with a relative file
+  path: as in OSMO, where each task has a container of its own, it runs in a directory of its
+  own, ``RUN_DIR/work/<task>``, where its relative files are written (``$GROUPPLUG_START_DIR``
+  names where the run started). So two members writing ``train.py`` never race, and no file
+  of yours is replaced or left behind by a relative path. ``../x`` is refused (write an
+  absolute path to mean a place outside); an absolute path is written where it says, and
+  replacing an existing file there whose contents differ is logged as a warning.
 - ``image`` is not used (commands run on this host): the first member of a run that names an
   image logs one warning line for it on the ``groupplug.run`` logger (a marker file in the run
   directory makes it once per run across processes).
@@ -52,6 +55,8 @@ log = logging.getLogger("groupplug.run")
 #: Where Airflow and Prefect runs keep their run directories (outputs, markers); default
 #: ``<temp dir>/groupplug-data``. Members on several machines need it on a shared filesystem.
 DATA_DIR_ENV = "GROUPPLUG_DATA_DIR"
+#: Set for a member that runs in its own directory: the directory the run started in.
+START_DIR_ENV = "GROUPPLUG_START_DIR"
 TOKEN = re.compile(r"\{\{(.*?)\}\}")
 _INPUT = re.compile(r"input:(\d+)")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
@@ -107,6 +112,11 @@ def engine_run_dir(engine: str, *keys: str) -> Path:
     return data_dir().joinpath(engine, *(_UNSAFE.sub("_", k) or "_" for k in keys))
 
 
+def member_work_dir(run_dir: str | Path, task_name: str) -> Path:
+    """Where a task with relative ``files:`` runs and finds them in this run."""
+    return Path(run_dir) / "work" / task_name
+
+
 def output_dir(run_dir: str | Path, task_name: str) -> Path:
     """Where ``{{output}}`` of ``task_name`` points in this run."""
     return Path(run_dir) / "outputs" / task_name
@@ -139,6 +149,11 @@ def prepare(task: Task, *, run_dir: str | Path, step: str = "main",
     env.update({str(k): tokens.resolve(str(v), f"environment.{k}")
                 for k, v in task.environment.items()})
     tokens.output()  # created whether or not this step names it: inputs check for it
+    if any(not Path(tokens.resolve(f.path, f"files[{i}].path")).is_absolute()
+           for i, f in enumerate(task.files)):
+        env[START_DIR_ENV] = str(where)
+        where = member_work_dir(run_dir, task.name)
+        where.mkdir(parents=True, exist_ok=True)
     _write_files(task, tokens, where)
     if task.image:
         _warn_image(task, Path(run_dir))

@@ -50,7 +50,9 @@ def check_outputs(outputs: Path, workdir: Path) -> None:
     assert ast.literal_eval((outputs / "vector" / "argv").read_text()) == list(ARGS)
     assert (outputs / "env" / "greeting").read_text() == f"hi; from {outputs / 'env'}"
     assert (outputs / "files" / "ran").read_text() == f"ran with out={outputs / 'files'}\n"
-    assert (workdir / "osmo-script" / "run.sh").read_text() == SCRIPT
+    # A task with relative files runs in a directory of its own, never where the run started.
+    assert (outputs.parent / "work" / "files" / "osmo-script" / "run.sh").read_text() == SCRIPT
+    assert not (workdir / "osmo-script").exists() and not (workdir / "settings.txt").exists()
     assert not (workdir / "pwned").exists()
 
 

@@ -76,8 +76,11 @@ def test_files_are_written_relative_to_the_working_directory_before_the_step(tmp
     task = Task("t", command="sh sub/run.sh", files=(
         TaskFile("sub/run.sh", "echo {{output}}"), TaskFile(str(tmp_path / "abs.txt"), "a")))
     launch = prepare(task, run_dir=tmp_path, cwd=work)
-    assert launch.cwd == str(work)
-    assert (work / "sub" / "run.sh").read_text() == f"echo {tmp_path / 'outputs' / 't'}"
+    # A relative file: the task runs in its own directory, told where the run started.
+    own = tmp_path / "work" / "t"
+    assert launch.cwd == str(own) and launch.env["GROUPPLUG_START_DIR"] == str(work)
+    assert (own / "sub" / "run.sh").read_text() == f"echo {tmp_path / 'outputs' / 't'}"
+    assert not (work / "sub").exists()
     assert (tmp_path / "abs.txt").read_text() == "a"
     assert _run(launch) == f"{tmp_path / 'outputs' / 't'}\n"
     (tmp_path / "abs.txt").write_text("changed by someone")
@@ -164,6 +167,7 @@ def test_a_working_directory_missing_here_is_a_launch_error(tmp_path):
 
 @pytest.mark.parametrize("path", osmo_fields.EXAMPLES, ids=lambda p: p.stem)
 def test_osmo_examples_run_on_the_local_engine(path, tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)  # their relative files: land here
+    monkeypatch.chdir(tmp_path)
     osmo_fields.local_outcome(path, tmp_path / "run")
     assert osmo_fields.EXAMPLES and (tmp_path / "run" / "outputs").is_dir()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]  # no file left where it started
