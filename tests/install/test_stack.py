@@ -28,7 +28,9 @@ def _freeze(python: Path) -> dict[str, str]:
 
 def test_installing_the_extra_changes_no_package_of_the_stack(stack, wheel, capsys):
     venv, extra = stack
-    python = (REPO / venv / "bin" / "python").resolve()
+    # Not .resolve(): a venv's bin/python is a symlink to the base interpreter, and pip run
+    # through the resolved path would install into that interpreter instead of the venv.
+    python = REPO / venv / "bin" / "python"
     assert python.exists(), f"{venv} is missing: scripts/envs {venv.removeprefix('.venv-')}"
     run(python, *PIP, "uninstall", "--yes", "--quiet", "groupplug")
     try:
