@@ -134,6 +134,16 @@ class EmbeddedAirflow:
         return [str(binary)]
 
     def start(self, timeout: float = 240) -> EmbeddedAirflow:
+        """Migrate, start the services and wait until healthy; on any failure (or Ctrl-C) the
+        services started so far are stopped before the error goes on (``with`` does not call
+        ``__exit__`` when ``__enter__`` raises: they ran on for 35 minutes)."""
+        try:
+            return self._start(timeout)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self, timeout: float) -> EmbeddedAirflow:
         began = time.monotonic()
         self.dags_folder.mkdir(parents=True, exist_ok=True)
         (self.home / "passwords.json").write_text(json.dumps({USER: self.password}))

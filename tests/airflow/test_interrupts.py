@@ -152,3 +152,30 @@ def test_the_barrier_timeout_holds_with_no_triggerer(airflow_server, tmp_path):
     assert report.state == "failed", report.to_json()
     assert members["a"].state.value == "failed", report.to_json()
     assert 'BarrierTimeout: group "pair" waited 5s; not arrived: b' in members["a"].reason
+
+
+@pytest.mark.slow
+def test_a_start_that_fails_stops_the_services_it_started(monkeypatch):
+    """`with EmbeddedAirflow()` never reaches __exit__ when starting fails: start() itself must
+    stop what it started (an Airflow that never became healthy ran on for 35 minutes)."""
+    from groupplug.airflow._server import EmbeddedAirflow
+    from groupplug.exceptions import EngineFailed
+
+    def never_healthy(self, timeout):
+        assert self._procs, "the services should be running by now"
+        raise EngineFailed("Airflow did not become healthy (test)")
+
+    monkeypatch.setattr(EmbeddedAirflow, "_wait_healthy", never_healthy)
+    airflow = EmbeddedAirflow()
+    with pytest.raises(EngineFailed, match="did not become healthy"), airflow:
+        pass
+    left = []
+    for proc in psutil.process_iter():
+        try:
+            if proc.environ().get("AIRFLOW_HOME") == str(airflow.home) and \
+                    proc.status() != psutil.STATUS_ZOMBIE:
+                left.append(" ".join(proc.cmdline())[:120])
+        except psutil.Error:
+            continue
+    assert left == []
+    assert not airflow.home.exists()
