@@ -187,7 +187,8 @@ def _run(args: argparse.Namespace) -> int:
     if args.engine not in engines:
         raise EngineNotAvailable(
             f"no installed plugin provides engine {args.engine!r}; available: "
-            f"{', '.join(engines)} (pip install 'groupplug[airflow]' or 'groupplug[prefect]')"
+            f"{', '.join(engines)} (from a clone of groupplug: pip install '.[airflow]' or "
+            "'.[prefect]')"
         )
     python = python_target(args.file)
     if python is not None:
