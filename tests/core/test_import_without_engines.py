@@ -33,5 +33,6 @@ def test_missing_extra_names_the_pip_command(adapter, module):
         pass
     else:
         pytest.skip(f"{module} is installed in this environment")
-    with pytest.raises(MissingExtraError, match=rf"pip install 'groupplug\[{adapter}\]'"):
+    expected = rf"\[{adapter}\] extra \(from a clone: pip install '\.\[{adapter}\]'\)"
+    with pytest.raises(MissingExtraError, match=expected):
         exec(f"from groupplug.{adapter} import group")  # noqa: S102
