@@ -28,6 +28,8 @@ command), and starts the :class:`Launch` it returns with :func:`popen`.
   of yours is replaced or left behind by a relative path. ``../x`` is refused (write an
   absolute path to mean a place outside); an absolute path is written where it says, and
   replacing an existing file there whose contents differ is logged as a warning.
+- ``outputs`` are not uploaded (OSMO uploads them): each task that has some says so once per
+  run, naming where its results are.
 - ``image`` is not used (commands run on this host): the first member of a run that names an
   image logs one warning line for it on the ``groupplug.run`` logger (a marker file in the run
   directory makes it once per run across processes).
@@ -157,6 +159,8 @@ def prepare(task: Task, *, run_dir: str | Path, step: str = "main",
     _write_files(task, tokens, where)
     if task.image:
         _warn_image(task, Path(run_dir))
+    if task.outputs:
+        _warn_outputs(task, Path(run_dir))
     return Launch(argv, env, str(where))
 
 
@@ -230,15 +234,35 @@ def _write_files(task: Task, tokens: _Tokens, cwd: Path) -> None:
                               f"{error.strerror or error}") from None
 
 
-def _warn_image(task: Task, run_dir: Path) -> None:
-    marks = run_dir / ".groupplug" / "images"
+def _first_in_run(run_dir: Path, kind: str, key: str) -> bool:
+    """True for the one process of the run that first claims ``key`` (O_EXCL on a marker)."""
+    marks = run_dir / ".groupplug" / kind
     marks.mkdir(parents=True, exist_ok=True)
-    mark = marks / hashlib.sha256((task.image or "").encode()).hexdigest()[:20]
-    try:  # O_EXCL: one process of the run wins, whatever engine runs the members where
-        fd = os.open(mark, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    mark = marks / hashlib.sha256(key.encode()).hexdigest()[:20]
+    try:
+        os.close(os.open(mark, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
     except FileExistsError:
-        return
-    os.write(fd, (task.image or "").encode())
-    os.close(fd)
-    log.warning("image %s was not used: groupplug runs commands on this host (task %s "
-                "names it)", task.image, task.name)
+        return False
+    return True
+
+
+def _warn_outputs(task: Task, run_dir: Path) -> None:
+    # OSMO uploads outputs (datasets, URLs); groupplug does not: say so rather than drop them.
+    if _first_in_run(run_dir, "outputs", task.name):
+        log.warning("task %s: outputs %s were not uploaded: groupplug keeps a task's results in "
+                    "its {{output}} directory on this host (%s); copy them from there",
+                    task.name, ", ".join(_describe_output(o) for o in task.outputs),
+                    output_dir(run_dir, task.name))
+
+
+def _describe_output(output: Mapping[str, Any]) -> str:
+    for kind, value in output.items():
+        name = value.get("name") if isinstance(value, Mapping) else value
+        return f"{kind} {name}" if name else str(kind)
+    return "{}"
+
+
+def _warn_image(task: Task, run_dir: Path) -> None:
+    if _first_in_run(run_dir, "images", task.image or ""):
+        log.warning("image %s was not used: groupplug runs commands on this host (task %s "
+                    "names it)", task.image, task.name)

@@ -171,3 +171,18 @@ def test_osmo_examples_run_on_the_local_engine(path, tmp_path, monkeypatch):
     osmo_fields.local_outcome(path, tmp_path / "run")
     assert osmo_fields.EXAMPLES and (tmp_path / "run" / "outputs").is_dir()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]  # no file left where it started
+
+
+def test_outputs_are_said_not_uploaded_once_per_run_and_task(tmp_path, caplog):
+    # OSMO uploads a task's outputs; groupplug does not, and says so instead of dropping them.
+    outputs = (FrozenDict({"dataset": FrozenDict({"name": "model"})}),
+               FrozenDict({"url": "s3://bucket/x"}))
+    task = Task("train", command="true", outputs=outputs)
+    with caplog.at_level(logging.WARNING, logger="groupplug.run"):
+        for _ in range(2):
+            prepare(task, run_dir=tmp_path / "run", cwd=tmp_path)
+    lines = [r.getMessage() for r in caplog.records if r.name == "groupplug.run"]
+    assert lines == [
+        "task train: outputs dataset model, url s3://bucket/x were not uploaded: groupplug keeps "
+        "a task's results in its {{output}} directory on this host "
+        f"({tmp_path / 'run' / 'outputs' / 'train'}); copy them from there"]
