@@ -169,13 +169,8 @@ def test_a_start_that_fails_stops_the_services_it_started(monkeypatch):
     airflow = EmbeddedAirflow()
     with pytest.raises(EngineFailed, match="did not become healthy"), airflow:
         pass
-    left = []
-    for proc in psutil.process_iter():
-        try:
-            if proc.environ().get("AIRFLOW_HOME") == str(airflow.home) and \
-                    proc.status() != psutil.STATUS_ZOMBIE:
-                left.append(" ".join(proc.cmdline())[:120])
-        except psutil.Error:
-            continue
+    from groupplug._sweep import marked
+
+    left = marked("AIRFLOW_HOME", str(airflow.home))
     assert left == []
     assert not airflow.home.exists()

@@ -62,19 +62,15 @@ class Interrupted:
 
 def marked_processes(mark: str) -> list[str]:
     """Every live process (not a zombie) whose environment carries ``MARK_ENV=mark``."""
-    needle = f"{MARK_ENV}={mark}".encode()
+    from groupplug._sweep import marked
+
     found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit() or int(entry) == os.getpid():
-            continue
+    for pid in marked(MARK_ENV, mark):
         try:
-            environ = Path(f"/proc/{entry}/environ").read_bytes()
-            stat = Path(f"/proc/{entry}/stat").read_text()
-            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ")
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
         except OSError:
             continue
-        if needle in environ.split(b"\0") and stat.rsplit(")", 1)[1].split()[0] != "Z":
-            found.append(f"{entry} {cmdline.decode(errors='replace')[:120]}")
+        found.append(f"{pid} {cmdline.decode(errors='replace')[:120]}")
     return found
 
 
