@@ -36,7 +36,8 @@ class Scenario:
     state: str  # the workflow's state
     groups: dict[str, str]
     members: dict[str, str]
-    reasons: dict[str, str] = field(default_factory=dict)  # substring expected in the reason
+    #: A substring expected in the member's reason, or a pattern it must contain.
+    reasons: dict[str, str | re.Pattern[str]] = field(default_factory=dict)
     attempts: dict[str, int] = field(default_factory=dict)
     barrier: tuple[str, ...] = ()  # groups whose main work all starts after the last setup ended
     no_barrier: tuple[str, ...] = ()  # groups where a member starts before another's setup ended
@@ -64,9 +65,13 @@ class Scenario:
                 problems.append(f"member {key}: state {got!r}, expected {expected!r}")
         for key, fragment in self.reasons.items():
             member = _member(report, key)
-            if member is None or fragment not in member.reason:
+            found = member is not None and (
+                fragment.search(member.reason) if isinstance(fragment, re.Pattern)
+                else fragment in member.reason)
+            if not found:
                 got = member.reason if member else None
-                problems.append(f"member {key}: reason {got!r} lacks {fragment!r}")
+                shown = fragment.pattern if isinstance(fragment, re.Pattern) else fragment
+                problems.append(f"member {key}: reason {got!r} lacks {shown!r}")
         for key, expected in self.attempts.items():
             member = _member(report, key)
             got = member.attempts if member else None
@@ -372,7 +377,9 @@ SCENARIOS: list[Scenario] = [
         groups={"train": "failed"},
         members={"train:lead": "failed", "train:w1": "failed", "train:slow": "failed"},
         reasons={
-            "train:lead": "not arrived: slow",
+            # A lead or w1 that a loaded machine starts more than 3 s after the other is rightly
+            # named too (seen on the Celery stack); ``slow`` must be named, nobody else may be.
+            "train:lead": re.compile(r"not arrived: (lead, )?slow(, w1)?$"),
             "train:w1": 'BarrierTimeout: group "train" waited 3s',
             "train:slow": "lead finished",
         },
