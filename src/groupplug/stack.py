@@ -353,12 +353,19 @@ class Stack:
                                          "--skip-serve-logs"],
                     env=self.airflow_env(hostname=worker))
 
-    def restart(self, service: str) -> None:
-        """Stop one service (SIGTERM, then SIGKILL) and start it again with its old command."""
+    def restart(self, service: str, while_down: Any = None) -> None:
+        """Stop one service (SIGTERM, then SIGKILL) and start it again with its old command,
+        on the same port. ``while_down()``, if given, runs between the two (a fault test checks
+        what happens while the service is gone). The Prefect server is awaited until healthy."""
         argv = _cmdline(self.state["pids"][service])
         stop_group(self.state["pids"][service])
+        if while_down is not None:
+            while_down()
         if service.startswith("celery-"):
             self.start_worker(service.removeprefix("celery-"))
+        elif service == "prefect-server":
+            self._spawn(service, argv, env=self.prefect_env())
+            self._wait("prefect server", self._prefect_ready, 180, service)
         else:
             self._spawn(service, argv, env=self.airflow_env())
 
