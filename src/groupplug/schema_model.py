@@ -383,18 +383,14 @@ def _unwrap(annotation: Any, part: Any) -> tuple[Any, bool]:
     return _strip(annotation), False
 
 
-def _resolve(model: type[_Model], loc: tuple[Any, ...], prefix: str
-             ) -> tuple[type[_Model] | None, str | None, str, str]:
-    """``(model owning the field, field alias, suffix past it, YAML path)`` of a pydantic loc.
+def _walk(model: type[_Model], loc: tuple[Any, ...]) -> tuple[list[tuple[Any, str, Any]], Any]:
+    """Follow a pydantic loc through the model's annotations: ``(steps, annotation reached)``.
 
-    Union tags in ``loc`` are skipped; ``suffix`` is ``[]``/``.*`` per list entry/mapping value
-    below the field, so ``EXPECTED`` can describe an entry apart from the whole field.
+    Each step is ``(part, kind, holder)``: kind ``field`` (holder: the model owning it), ``list``,
+    ``dict``, or ``other`` (an extra key, or below ``Any``). Union tags in ``loc`` are skipped.
     """
-    path = prefix
+    steps: list[tuple[Any, str, Any]] = []
     current: Any = model
-    owner: type[_Model] | None = None
-    alias: str | None = None
-    suffix = ""
     for part in loc:
         current, consumed = _unwrap(current, part)
         if consumed:
@@ -402,34 +398,47 @@ def _resolve(model: type[_Model], loc: tuple[Any, ...], prefix: str
         origin = typing.get_origin(current)
         if isinstance(current, type) and issubclass(current, _Model) and isinstance(part, str):
             info = _field(current, part)
-            owner, alias, suffix = current, part, ""
-            path = f"{path}.{part}"
+            steps.append((part, "field", current))
             current = info.annotation if info is not None else Any
         elif origin is list and isinstance(part, int):
-            path, suffix = f"{path}[{part}]", suffix + "[]"
+            steps.append((part, "list", current))
             current = typing.get_args(current)[0]
         elif origin is dict:
-            path, suffix = f"{path}.{part}", suffix + ".*"
+            steps.append((part, "dict", current))
             current = typing.get_args(current)[1]
-        else:  # not a field we know (an extra key, or below Any): name it and stop descending
-            path = f"{path}.{part}" if isinstance(part, str) else f"{path}[{part}]"
+        else:
+            steps.append((part, "other", current))
             current = Any
+    return steps, current
+
+
+def _resolve(model: type[_Model], loc: tuple[Any, ...], prefix: str
+             ) -> tuple[type[_Model] | None, str | None, str, str]:
+    """``(model owning the field, field alias, suffix past it, YAML path)`` of a pydantic loc.
+
+    ``suffix`` is ``[]``/``.*`` per list entry/mapping value below the field, so ``EXPECTED`` can
+    describe an entry apart from the whole field.
+    """
+    path = prefix
+    owner: type[_Model] | None = None
+    alias: str | None = None
+    suffix = ""
+    for part, kind, holder in _walk(model, loc)[0]:
+        if kind == "field":
+            owner, alias, suffix = holder, part, ""
+            path = f"{path}.{part}"
+        elif kind == "list":
+            path, suffix = f"{path}[{part}]", suffix + "[]"
+        elif kind == "dict":
+            path, suffix = f"{path}.{part}", suffix + ".*"
+        else:  # not a field we know: name it, nothing below it is described
+            path = f"{path}.{part}" if isinstance(part, str) else f"{path}[{part}]"
     return owner, alias, suffix, path
 
 
 def _target_model(model: type[_Model], loc: tuple[Any, ...]) -> type[_Model] | None:
     """The model a location should have held (for "expected a mapping ... with the fields")."""
-    current: Any = model
-    for part in loc:
-        current, consumed = _unwrap(current, part)
-        if consumed:
-            continue
-        origin = typing.get_origin(current)
-        if isinstance(current, type) and issubclass(current, _Model) and isinstance(part, str):
-            info = _field(current, part)
-            current = info.annotation if info is not None else Any
-        elif origin in (list, dict):
-            current = typing.get_args(current)[-1]
+    current = _walk(model, loc)[1]
     current = _strip(current)
     branches = _branches(current)
     if branches is not None:
