@@ -15,6 +15,8 @@ import re
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.core.terminal import TerminalRun, run_on_terminal
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -141,3 +143,17 @@ def check_readme_command(command: str) -> None:
         # report can differ where live updates come once a second, as on Airflow).
         assert sorted(story) == sorted(TRAINING_STORY), story
         assert run.cursor_ups > 0, "the live tree was never redrawn in place"
+
+
+def readme_test(engine: str):
+    """The test that runs the README's commands of one suite (``core``, ``airflow``, ``prefect``),
+    one parametrized case per command; an engine suite binds it to a ``test_`` name."""
+    @pytest.mark.slow
+    @pytest.mark.parametrize("command", [c for c in runnable_commands() if engine_of(c) == engine])
+    def test_readme_command_runs_as_written(command: str) -> None:
+        if (why := too_long(command)) is not None:
+            pytest.skip(f"not run here: {why}")
+        check_readme_command(command)
+
+    return test_readme_command_runs_as_written
+

@@ -3,14 +3,7 @@ local engine; the engine suites run theirs through the same helpers)."""
 
 from __future__ import annotations
 
-import pytest
-
-from tests.core.readme import (
-    check_readme_command,
-    engine_of,
-    runnable_commands,
-    too_long,
-)
+from tests.core.readme import engine_of, readme_test, runnable_commands, too_long
 
 COMMANDS = runnable_commands()
 
@@ -21,9 +14,4 @@ def test_the_readme_marks_commands_for_every_suite():
     assert any(c.startswith("scripts/demo") for c in COMMANDS)
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("command", [c for c in COMMANDS if engine_of(c) == "core"])
-def test_readme_command_runs_as_written(command):
-    if (why := too_long(command)) is not None:
-        pytest.skip(f"not run here: {why}")
-    check_readme_command(command)
+test_readme_command_runs_as_written = readme_test("core")
