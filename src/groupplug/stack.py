@@ -353,12 +353,14 @@ class Stack:
                                          "--skip-serve-logs"],
                     env=self.airflow_env(hostname=worker))
 
-    def restart(self, service: str, while_down: Any = None) -> None:
-        """Stop one service (SIGTERM, then SIGKILL) and start it again with its old command,
-        on the same port. ``while_down()``, if given, runs between the two (a fault test checks
-        what happens while the service is gone). The Prefect server is awaited until healthy."""
+    def restart(self, service: str, while_down: Any = None,
+                sig: signal.Signals = signal.SIGTERM) -> None:
+        """Stop one service (``sig``, SIGKILL after 20 s; SIGKILL is a crash) and start it
+        again with its old command, on the same port. ``while_down()``, if given, runs between
+        the two (a fault test checks what happens while the service is gone). The Prefect
+        server is awaited until healthy."""
         argv = _cmdline(self.state["pids"][service])
-        stop_group(self.state["pids"][service])
+        stop_group(self.state["pids"][service], sig)
         if while_down is not None:
             while_down()
         if service.startswith("celery-"):
