@@ -18,6 +18,7 @@ Engine-free: it starts engines as programs and never imports them.
 from __future__ import annotations
 
 import argparse
+import fcntl
 import glob
 import json
 import os
@@ -189,8 +190,22 @@ class Stack:
             proc = subprocess.Popen(list(argv), env=env, stdout=out, stderr=subprocess.STDOUT,
                                     stdin=subprocess.DEVNULL, start_new_session=True, user=user,
                                     cwd=self.dir)
-        self.state["pids"][name] = proc.pid
-        self._save()
+        self._record_pid(name, proc.pid)
+
+    def _record_pid(self, name: str, pid: int) -> None:
+        """Write one service's pid into ``stack.json``, keeping every other service's pid as
+        the file has it. Why: the Airflow and Prefect halves of the stack suite restart
+        services from two processes at once; each saving its whole, older state put back the
+        other's dead pid (a restarted Prefect server then read as STOPPED and --stack refused
+        to run)."""
+        with open(self.dir / ".stack.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                pids = load(self.dir)["pids"]
+            except GroupplugError:
+                pids = {}
+            self.state["pids"] = {**pids, name: pid}
+            self._save()
 
     def _save(self) -> None:
         tmp = self.dir / ".stack.json.tmp"
@@ -359,8 +374,9 @@ class Stack:
         again with its old command, on the same port. ``while_down()``, if given, runs between
         the two (a fault test checks what happens while the service is gone). The Prefect
         server is awaited until healthy."""
-        argv = _cmdline(self.state["pids"][service])
-        stop_group(self.state["pids"][service], sig)
+        pid = load(self.dir)["pids"][service]  # another process may have restarted it
+        argv = _cmdline(pid)
+        stop_group(pid, sig)
         if while_down is not None:
             while_down()
         if service.startswith("celery-"):
