@@ -24,8 +24,11 @@ log = logging.getLogger(__name__)
 def run_workflow(workflow: Workflow, groups: Sequence[str],
                  options: Mapping[str, Any]) -> RunReport:
     from ._server import server_for
+    from .stack import stack_task_runner
     from .story import telling_story
 
+    # --stack without prefect-dask is refused here, before the stack's server is reached.
+    options = {**options, "task_runner": options.get("task_runner") or stack_task_runner(options)}
     with telling_story(), server_for(options):
         return _run(workflow, groups, options)
 

@@ -41,6 +41,7 @@ def stack_task_runner(options: Mapping[str, Any]) -> Callable[[int], Any] | None
     state = _state(options)
     if state is None:
         return None
+    require_dask()
     address = f"tcp://127.0.0.1:{state['prefect']['dask_port']}"
 
     def runner(members: int) -> Any:
@@ -49,3 +50,15 @@ def stack_task_runner(options: Mapping[str, Any]) -> Callable[[int], Any] | None
         return DaskTaskRunner(address=address)
 
     return runner
+
+
+def require_dask() -> None:
+    """Refuse, before anything runs, a --stack run without prefect-dask (the ``[stack]``
+    extra): found missing only when the first group started, it was an ImportError mid-run."""
+    try:
+        import prefect_dask  # noqa: F401
+    except ImportError:
+        from groupplug.exceptions import MissingExtraError
+
+        raise MissingExtraError("stack", "prefect-dask", needed_by="--stack on Prefect (members "
+                                "on the stack's Dask cluster)") from None

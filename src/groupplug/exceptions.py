@@ -65,11 +65,11 @@ class EngineNotAvailable(GroupplugError):
 class MissingExtraError(GroupplugError, ImportError):
     """An optional dependency is missing; the message names the extra to install."""
 
-    def __init__(self, extra: str, module: str):
+    def __init__(self, extra: str, module: str, needed_by: str | None = None):
         self.extra = extra
         super().__init__(
-            f"groupplug.{extra} needs the '{module}' package: install groupplug with its "
-            f"[{extra}] extra (from a clone: pip install '.[{extra}]')"
+            f"{needed_by or f'groupplug.{extra}'} needs the '{module}' package: install "
+            f"groupplug with its [{extra}] extra (from a clone: pip install '.[{extra}]')"
         )
 
 
