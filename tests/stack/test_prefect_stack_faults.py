@@ -1,0 +1,118 @@
+"""Prefect faults on the stack: the PostgreSQL-backed server restarted mid-run, two runs of one
+flow at once, and ordinary ``@task`` members in ``with group(...)`` blocks on the stack's Dask
+cluster (a lead stopping a member blocked in ``time.sleep``). Every run must end (no hang) with
+every flow run and task run final in the server. Waits are on marker files, never on time."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("prefect")
+pytest.importorskip("prefect_dask")
+
+from groupplug.prefect.runner import run_records  # noqa: E402
+from tests.stack.test_prefect_stack import in_background, pid_from  # noqa: E402
+
+pytestmark = pytest.mark.slow
+FINAL = {"COMPLETED", "FAILED", "CANCELLED", "CRASHED"}
+GROUPPLUG = Path(sys.executable).with_name("groupplug")
+
+
+@pytest.fixture(scope="module")
+def api(stack):
+    """This process talks to the stack's Prefect server (the in-process flows below)."""
+    from groupplug.prefect._server import ExistingServer
+
+    with ExistingServer(stack.prefect_api_url()):
+        yield stack.prefect_api_url()
+
+
+def not_final(flow_run_id: str) -> list[str]:
+    return [f"{r['name']}: {(r.get('state') or {}).get('type')}"
+            for r in run_records(flow_run_id)
+            if (r.get("state") or {}).get("type") not in FINAL]
+
+
+def test_prefect_server_restarted_mid_run(stack, api, tmp_path):
+    """The server is killed (SIGKILL) while both members run, the lead finishes while it is
+    gone, then it comes back on the same port: the lead's end still stops the other member as
+    the rules say (lead succeeded, w1 succeeded with 'lead finished'), and every record ends
+    final in the server."""
+    go = tmp_path / "go"
+    yaml = f"""
+workflow:
+  name: srvrestart
+  groups:
+  - name: g
+    tasks:
+    - {{name: lead, lead: true, command: "echo $$ > {tmp_path}/lead; while [ ! -f {go} ]; do sleep 0.2; done; touch {tmp_path}/lead.done"}}
+    - {{name: w1, command: "echo $$ > {tmp_path}/w1; sleep 600"}}
+"""  # noqa: E501
+    thread, result = in_background(yaml)
+    pid_from(tmp_path / "lead", thread, result)
+    w1 = pid_from(tmp_path / "w1", thread, result)
+
+    def while_down() -> None:  # the lead ends with nobody to tell
+        go.touch()
+        while not (tmp_path / "lead.done").exists():
+            time.sleep(0.2)
+
+    stack.restart("prefect-server", while_down=while_down, sig=signal.SIGKILL)
+    thread.join(600)
+    assert not thread.is_alive(), "the run hung after the Prefect server restarted"
+    assert "error" not in result, result
+    report = result["report"]
+    members = report.groups["g"].members
+    assert report.state == "succeeded", report.to_json()
+    assert members["lead"].state.value == "succeeded", report.to_json()
+    assert members["w1"].state.value == "succeeded", report.to_json()
+    assert "lead finished" in members["w1"].reason, report.to_json()
+    assert not os.path.exists(f"/proc/{w1}"), "w1's command outlived its stop"
+    assert not_final(report.run_id) == []
+
+
+def test_two_runs_of_one_flow_at_once_do_not_cross(stack, api, tmp_path):
+    """Two ``groupplug run --stack`` of one workflow (one flow) at once; all four members run
+    at the same time, then the first lead to decide fails and the other succeeds: each run's
+    member must follow its own lead, and each run's records end final."""
+    up = f"touch {tmp_path}/up.$$"
+    all_up = f"while [ $(ls {tmp_path} | grep -c '^up') -lt 4 ]; do sleep 0.2; done"
+    # mkdir is atomic: exactly one lead fails, whatever the timing
+    decide = f"if mkdir {tmp_path}/first; then exit 1; else sleep 2; fi"
+    spec = tmp_path / "tworuns.yaml"
+    spec.write_text(f"""
+workflow:
+  name: tworuns
+  groups:
+  - name: g
+    tasks:
+    - {{name: lead, lead: true, command: "{up}; {all_up}; {decide}"}}
+    - {{name: w1, command: "{up}; sleep 600"}}
+""")
+    env = {**os.environ, "GROUPPLUG_STACK_DIR": str(stack.dir)}
+    procs = [subprocess.Popen([str(GROUPPLUG), "run", str(spec), "--engine", "prefect",
+                               "--stack", "--json"], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, env=env) for _ in range(2)]
+    outs = [p.communicate(timeout=600) for p in procs]
+    reports = []
+    for out, err in outs:
+        assert out.strip(), err[-3000:]
+        reports.append(json.loads(out.strip().splitlines()[-1]))
+    assert sorted(r["state"] for r in reports) == ["failed", "succeeded"], reports
+    assert sorted(p.returncode for p in procs) == [0, 1], reports
+    assert reports[0]["run_id"] != reports[1]["run_id"]
+    for report in reports:
+        members = report["groups"]["g"]["members"]
+        assert members["lead"]["state"] == report["state"], report
+        assert members["w1"]["state"] == members["lead"]["state"], report
+        assert "lead finished" in members["w1"]["reason"], report
+        assert not_final(report["run_id"]) == []
+    assert len(list(tmp_path.glob("up.*"))) == 4  # all four ran together
