@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ import pytest
 pytest.importorskip("prefect")
 pytest.importorskip("prefect_dask")
 
+from groupplug import stack as stack_mod  # noqa: E402
 from groupplug.prefect.runner import run_records  # noqa: E402
 from tests.stack.test_prefect_stack import in_background, pid_from  # noqa: E402
 
@@ -116,3 +118,53 @@ workflow:
         assert "lead finished" in members["w1"]["reason"], report
         assert not_final(report["run_id"]) == []
     assert len(list(tmp_path.glob("up.*"))) == 4  # all four ran together
+
+
+def _dask_flow(stack, body):
+    from prefect import flow
+    from prefect_dask import DaskTaskRunner
+
+    return flow(name="python-members", task_runner=DaskTaskRunner(
+        address=stack.dask_address()))(body)
+
+
+def test_python_lead_stops_a_member_blocked_in_sleep_on_dask(stack, api, tmp_path):
+    """Ordinary ``@task`` members of a ``with group(...)`` block on the stack's Dask workers:
+    the lead ends while the other member sits in ``time.sleep(600)``; that member is stopped
+    (its process gone), succeeded with 'lead finished', and every record is final."""
+    from prefect import task
+
+    from groupplug.prefect import group
+
+    pid_file = str(tmp_path / "w1.pid")
+    name = f"py{uuid.uuid4().hex[:6]}"
+
+    def lead() -> str:  # ends once the member is surely blocked in its sleep
+        while not os.path.exists(pid_file):
+            time.sleep(0.1)
+        return "lead done"
+
+    def w1() -> str:
+        with open(pid_file + ".tmp", "w") as out:
+            out.write(str(os.getpid()))
+        os.rename(pid_file + ".tmp", pid_file)
+        time.sleep(600)
+        return "slept"
+
+    def body() -> dict:
+        with group(name, lead="lead", raise_on_failure=False) as block:
+            task(name="lead")(lead).submit()
+            task(name="w1")(w1).submit()
+        return block.reports
+
+    state = _dask_flow(stack, body)(return_state=True)
+    reports = state.result(raise_on_failure=False)
+    g = reports[name]
+    assert g.state.value == "succeeded", g
+    assert g.members["lead"].state.value == "succeeded", g
+    assert g.members["w1"].state.value == "succeeded", g
+    assert "lead finished" in g.members["w1"].reason, g
+    sleeper = int(Path(pid_file).read_text())
+    assert not stack_mod.alive(sleeper), "the member's time.sleep(600) was never stopped"
+    assert not_final(str(state.state_details.flow_run_id)) == []
+
