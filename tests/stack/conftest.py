@@ -46,3 +46,11 @@ def stack():
             subprocess.run([str(ROOT / "scripts" / "stack"), "down"], check=True, timeout=300)
             left = [pid for pid in s.state["pids"].values() if stack_mod._group_alive(pid)]
             assert left == [], f"scripts/stack down left process groups {left}"
+
+
+@pytest.fixture(scope="module")
+def airflow(stack):
+    """The stack's Airflow (for the Airflow files only: the import needs .venv-airflow)."""
+    from groupplug.airflow.stack import StackAirflow
+
+    return StackAirflow(stack.state)

@@ -9,73 +9,19 @@ run must end (no deadlock) with every task instance final. Waits are on states, 
 from __future__ import annotations
 
 import json
-import signal
 import time
-import uuid
 
 import pytest
 
 pytest.importorskip("airflow")
 
-from groupplug import stack as stack_mod  # noqa: E402
-from groupplug.airflow import runner  # noqa: E402
-from groupplug.airflow.stack import StackAirflow  # noqa: E402
-from groupplug.loader import load_workflow  # noqa: E402
 from tests.core.conformance import SCENARIOS, fail_once  # noqa: E402
+from tests.stack.airflow_runs import finish, hostnames, kill_worker, start, wait_file, wait_ti  # noqa: E402
 
 pytestmark = pytest.mark.slow
-FINAL = {"success", "failed", "skipped", "upstream_failed", "removed"}
 SUBSET = ("lead-succeeds-stops-others", "lead-fails-stops-others", "lead-retry-restarts-others",
           "barrier-releases-together", "setup-failure-leaves-count",
           "barrier-timeout-names-missing", "failed-group-fails-downstream", "nested-rollup")
-
-
-@pytest.fixture(scope="module")
-def airflow(stack):
-    return StackAirflow(stack.state)
-
-
-def start(airflow, yaml: str, name: str, runs: int = 1):
-    """Write the workflow's DAG and trigger ``runs`` runs of it; (workflow, dag id, run ids)."""
-    workflow = load_workflow(yaml)
-    dag_id = f"stack_{name}_{uuid.uuid4().hex[:6]}"
-    runner.write_dag(airflow, workflow, dag_id, [])
-    client = airflow.client()
-    client.wait_for_dag(dag_id, timeout=300)
-    run_ids = [f"run{i}" for i in range(runs)]
-    for run_id in run_ids:
-        client.trigger(dag_id, run_id)
-    return workflow, dag_id, run_ids
-
-
-def finish(airflow, workflow, dag_id: str, run_id: str):
-    client = airflow.client()
-    runner.follow(client, workflow, dag_id, run_id, [], None, timeout=900)
-    report = runner.read_report(client, workflow, dag_id, run_id, [])
-    open_tis = {ti["task_id"]: ti["state"] for ti in client.task_instances(dag_id, run_id)
-                if ti["state"] not in FINAL}
-    assert open_tis == {}, f"task instances left non-final: {open_tis}"
-    return report
-
-
-def wait_ti(airflow, dag_id: str, run_id: str, task_id: str, states: set[str],
-            timeout: float = 600) -> dict:
-    client = airflow.client()
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for ti in client.task_instances(dag_id, run_id):
-            if ti["task_id"] == task_id and ti["state"] in states:
-                return ti
-        time.sleep(1)
-    raise AssertionError(f"{task_id} never reached {states} in {timeout}s")
-
-
-def kill_worker(stack, hostname: str) -> None:
-    """SIGKILL the whole Celery worker (main process, pool, task supervisors), as a lost machine,
-    then start a new one under the same name for the tests after."""
-    pid = stack.state["pids"][f"celery-{hostname}"]
-    stack_mod.stop_group(pid, signal.SIGKILL, timeout=0)  # its task runners and commands too
-    stack.start_worker(hostname)
 
 
 def test_conformance_subset_spreads_over_both_workers(airflow, tmp_path_factory):
@@ -92,8 +38,7 @@ def test_conformance_subset_spreads_over_both_workers(airflow, tmp_path_factory)
         found = scenario.check(report)
         if found:
             problems[scenario.id] = found + [json.dumps(report.to_json())]
-        hosts |= {ti["hostname"] for ti in airflow.client().task_instances(dag_id, run_id)
-                  if ti["hostname"]}
+        hosts |= hostnames(airflow, dag_id, run_id)
     assert problems == {}
     assert {"worker1", "worker2"} <= hosts, f"members ran on {hosts}, not on both workers"
 
@@ -110,8 +55,7 @@ workflow:
     - {{name: w2, command: "sleep 600"}}
 """
     workflow, dag_id, (run_id,) = start(airflow, yaml, "killmain")
-    while not (tmp_path / "lead-running").exists():
-        time.sleep(0.5)
+    wait_file(tmp_path / "lead-running")
     lead = wait_ti(airflow, dag_id, run_id, "g.lead", {"running"})
     hosts = {m: wait_ti(airflow, dag_id, run_id, f"g.{m}", {"running"})["hostname"]
              for m in ("w1", "w2")}
@@ -144,8 +88,7 @@ workflow:
 """
     workflow, dag_id, (run_id,) = start(airflow, yaml, "killbarrier")
     wait_ti(airflow, dag_id, run_id, "g.__barrier__", {"deferred"})
-    while not (tmp_path / "slow-setup").exists():
-        time.sleep(0.5)
+    wait_file(tmp_path / "slow-setup")
     slow = wait_ti(airflow, dag_id, run_id, "g.slow__setup", {"running"})
     killed_at = time.time()
     kill_worker(stack, slow["hostname"])

@@ -1,0 +1,79 @@
+"""Helpers for the Airflow tests on the stack: write a workflow's DAG and trigger runs, wait for
+a task instance's state, follow a run to its report (asserting no task instance is left
+non-final), kill a Celery worker as a lost machine. Waits are on states, never on time.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+import uuid
+
+from groupplug import stack as stack_mod
+from groupplug.airflow import runner
+from groupplug.loader import load_workflow
+
+FINAL = {"success", "failed", "skipped", "upstream_failed", "removed"}
+
+
+def trigger(airflow, dag_id: str, runs: int = 1) -> list[str]:
+    """Wait for ``dag_id`` to be parsed and trigger ``runs`` runs of it; their run ids."""
+    client = airflow.client()
+    client.wait_for_dag(dag_id, timeout=300)
+    run_ids = [f"run{i}" for i in range(runs)]
+    for run_id in run_ids:
+        client.trigger(dag_id, run_id)
+    return run_ids
+
+
+def start(airflow, yaml: str, name: str, runs: int = 1):
+    """Write the workflow's DAG and trigger ``runs`` runs of it; (workflow, dag id, run ids)."""
+    workflow = load_workflow(yaml)
+    dag_id = f"stack_{name}_{uuid.uuid4().hex[:6]}"
+    runner.write_dag(airflow, workflow, dag_id, [])
+    return workflow, dag_id, trigger(airflow, dag_id, runs)
+
+
+def finish(airflow, workflow, dag_id: str, run_id: str):
+    """Follow the run to its end; its report. Fails if a task instance is left non-final."""
+    client = airflow.client()
+    runner.follow(client, workflow, dag_id, run_id, [], None, timeout=900)
+    report = runner.read_report(client, workflow, dag_id, run_id, [])
+    open_tis = {ti["task_id"]: ti["state"] for ti in client.task_instances(dag_id, run_id)
+                if ti["state"] not in FINAL}
+    assert open_tis == {}, f"task instances left non-final: {open_tis}"
+    return report
+
+
+def hostnames(airflow, dag_id: str, run_id: str) -> set[str]:
+    """The Celery workers the run's task instances ran on."""
+    return {ti["hostname"] for ti in airflow.client().task_instances(dag_id, run_id)
+            if ti["hostname"]}
+
+
+def wait_ti(airflow, dag_id: str, run_id: str, task_id: str, states: set[str],
+            timeout: float = 600) -> dict:
+    client = airflow.client()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for ti in client.task_instances(dag_id, run_id):
+            if ti["task_id"] == task_id and ti["state"] in states:
+                return ti
+        time.sleep(1)
+    raise AssertionError(f"{task_id} never reached {states} in {timeout}s")
+
+
+def wait_file(path, timeout: float = 600) -> None:
+    """Wait for a marker file a member writes (the member's command has really started)."""
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert time.monotonic() < deadline, f"{path} never appeared in {timeout}s"
+        time.sleep(0.5)
+
+
+def kill_worker(stack, hostname: str) -> None:
+    """SIGKILL the whole Celery worker (main process, pool, task supervisors), as a lost machine,
+    then start a new one under the same name for the tests after."""
+    pid = stack.state["pids"][f"celery-{hostname}"]
+    stack_mod.stop_group(pid, signal.SIGKILL, timeout=0)  # its task runners and commands too
+    stack.start_worker(hostname)
