@@ -85,6 +85,10 @@ class EmbeddedAirflow:
         env = dict(os.environ)
         env.update({
             "AIRFLOW_HOME": str(self.home),
+            # Airflow retitles its task processes with setproctitle, which by default writes
+            # over /proc/PID/environ: the sweep that finds this instance's processes by their
+            # AIRFLOW_HOME then missed them, and three task runners outlived a Ctrl-C'd run.
+            "SPT_NOENV": "1",
             "AIRFLOW__CORE__DAGS_FOLDER": str(self.dags_folder),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",

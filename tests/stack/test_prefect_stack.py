@@ -5,6 +5,7 @@ its member runs."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -112,7 +113,14 @@ workflow:
     worker = dask_worker_of(shell, nannies(stack))
     assert worker is not None, "the lead's command does not run under a Dask worker"
     os.kill(worker, signal.SIGKILL)
-    thread.join(900)
+    try:
+        thread.join(900)
+    finally:
+        # Known gap (issue 12): a member command whose Dask worker is SIGKILLed is orphaned, as
+        # under an Airflow task runner killed the same way; nothing is left to stop it. The test
+        # must not leave it to run its 600 s after the suite.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(shell, signal.SIGKILL)
     assert not thread.is_alive(), "the run hung after its member's Dask worker was killed"
     if "error" in result:  # allowed: the run fails saying what was lost
         assert "lead" in str(result["error"]) or "worker" in str(result["error"]).lower()
