@@ -86,24 +86,29 @@ class GroupRun:
             self._client = None
 
     def _rename(self, renames: dict[str, str]) -> None:
-        """Best effort: task runs reach the API through Prefect's event pipeline, so one may
-        not be there yet; a missing new name is cosmetic (the report has the right key)."""
+        """Task runs reach the API through Prefect's event pipeline, and every state event
+        rewrites the whole row, name included (``task_run_recorder``: an upsert of all columns).
+        A rename sent before a run's final event lands is undone by it, so a run is renamed
+        only once the API holds its final state; older events cannot overwrite a newer state.
+        A name still missing after the wait is logged (the report has the right key)."""
         import logging
         import time
         from uuid import UUID
 
-        deadline = time.monotonic() + 5
-        pending = dict(renames)
+        deadline = time.monotonic() + 15
+        pending = {UUID(run_id): name for run_id, name in renames.items()}
         while pending:
-            for run_id, name in list(pending.items()):
+            for run_id in list(pending):
                 try:
-                    self._client.set_task_run_name(UUID(run_id), name)
-                    del pending[run_id]
-                except Exception:  # noqa: BLE001 - not there yet (404) or gone
-                    pass
+                    state = self._client.read_task_run(run_id).state
+                except Exception:  # noqa: BLE001 - not there yet (404): asked again
+                    continue
+                if state is not None and state.is_final():
+                    self._client.set_task_run_name(run_id, pending.pop(run_id))
             if pending and time.monotonic() > deadline:
-                logging.getLogger(__name__).warning("group %s: task runs not renamed: %s",
-                                                    self.path, pending)
+                logging.getLogger(__name__).warning(
+                    "group %s: task runs not renamed (their final state never reached the API "
+                    "in 15 s): %s", self.path, {str(k): v for k, v in pending.items()})
                 return
             if pending:
-                time.sleep(0.2)
+                time.sleep(0.1)
