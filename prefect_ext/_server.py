@@ -53,6 +53,11 @@ HOME_ENV = "GROUPPLUG_PREFECT_HOME"
 #: Set to a Prefect API URL (``http://127.0.0.1:4200/api``) to run there (your own server and
 #: its UI) instead of on an embedded server.
 API_ENV = "GROUPPLUG_PREFECT_API_URL"
+#: Seconds a server groupplug did not start (``--stack``, :data:`API_ENV`) may stay unreachable
+#: before the run ends with exit 3. A restart on the same port takes ~10 s; Prefect's own client
+#: would retry each call for minutes and then end in a connection traceback.
+DOWN_ENV = "GROUPPLUG_PREFECT_DOWN_SECONDS"
+DOWN_SECONDS = 20.0
 
 
 def _free_port() -> int:
@@ -219,10 +224,12 @@ class ExistingServer:
     """A Prefect server someone else runs: ``PREFECT_API_URL`` points at it for the run, and
     ``stop()`` drains this process's log and event workers (the server keeps running)."""
 
-    def __init__(self, api_url: str):
+    def __init__(self, api_url: str, *, watch: bool = True):
         self.api_url = api_url.rstrip("/")
+        self.watch = watch  # off for a caller that outlives runs (a test session's fixture)
         self._saved: str | None = None
         self.startup_seconds = 0.0
+        self._stopping = threading.Event()
 
     def start(self) -> ExistingServer:
         self._saved = os.environ.get("PREFECT_API_URL")
@@ -236,9 +243,41 @@ class ExistingServer:
             raise GroupplugError(f"{API_ENV}={self.api_url}: no Prefect server answers there "
                                  f"({exc}); start it, or unset {API_ENV} for an embedded "
                                  "server") from None
+        self._stopping.clear()
+        if self.watch:
+            threading.Thread(target=self._watch, daemon=True,
+                             name="groupplug-prefect-watch").start()
         return self
 
+    def _watch(self) -> None:
+        """A server that stops answering for :data:`DOWN_SECONDS` ends the run (exit 3, what is
+        known reported); a shorter outage (a restart) is only logged."""
+        down_since: float | None = None
+        while not self._stopping.wait(1.0):
+            try:
+                with urllib.request.urlopen(f"{self.api_url}/health", timeout=2):  # noqa: S310
+                    pass
+            except OSError as exc:
+                limit = float(os.environ.get(DOWN_ENV, DOWN_SECONDS))
+                now = time.monotonic()
+                if down_since is None:
+                    down_since = now
+                    log.warning("the Prefect server at %s does not answer (%s); the run ends "
+                                "if it is still down in %.0f s", self.api_url, exc, limit)
+                elif now - down_since >= limit and not self._stopping.is_set():
+                    reason = (f"the Prefect server at {self.api_url} has not answered for "
+                              f"{now - down_since:.0f} s")
+                    log.error("%s", reason)
+                    interrupts.request(reason, failure=True)
+                    return
+            else:
+                if down_since is not None:
+                    log.info("the Prefect server at %s answers again after %.0f s",
+                             self.api_url, time.monotonic() - down_since)
+                down_since = None
+
     def stop(self) -> None:
+        self._stopping.set()
         if "prefect" in sys.modules:
             drain_prefect_workers()
         if self._saved is None:

@@ -9,18 +9,33 @@ commands (release an epoch of the barrier, stop, restart). Two stores, chosen by
   machines): each message is a Prefect Variable, so every worker that reaches the Prefect API
   reaches the barrier too, with nothing else to deploy. A reader lists its mailbox with one
   name-prefix query per poll; a broadcast box makes a release one write for all members.
+  A reader that gets no answer from the server for ``GROUPPLUG_PREFECT_DOWN_SECONDS`` (20 s)
+  raises :class:`ChannelLost`: a member then stops its command and fails instead of running
+  on for a group that can no longer reach it (Prefect's client alone retries a dead server
+  for about a minute per call, and a member whose run ended meanwhile would never be told).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from groupplug.exceptions import EngineFailed
+
+from ._server import DOWN_ENV, DOWN_SECONDS
+
 BROADCAST = "all"
+
+
+class ChannelLost(EngineFailed):
+    """The Prefect server holding a group's messages has not answered for too long."""
 
 
 class Channel(Protocol):
@@ -137,6 +152,10 @@ class VariablesChannel:
         self._client = get_client(sync_client=True)
         self._client.__enter__()
         self._sent: dict[str, int] = {}
+        # Listing runs in a thread of its own, so a reader can give up on a server that does
+        # not answer while Prefect's client is still retrying it.
+        self._lister = ThreadPoolExecutor(1, thread_name_prefix="groupplug-channel")
+        self._listing: Future[list[dict[str, Any]]] | None = None
 
     def _name(self, box: str, seq: int) -> str:
         return f"gp_{self.key}_{box}_{seq:06d}"
@@ -160,7 +179,7 @@ class VariablesChannel:
     def _fetch(self, boxes: list[str], cursor: dict[str, int]) -> list[tuple[str, dict[str, Any]]]:
         prefix = f"gp_{self.key}_"
         found = []
-        for variable in self._list(prefix):
+        for variable in self._listed(prefix):
             box, _, seq = variable["name"][len(prefix):].rpartition("_")
             if box in boxes and int(seq) > cursor.get(box, 0):
                 found.append((int(seq), box, variable["value"]))
@@ -175,6 +194,35 @@ class VariablesChannel:
         """Remove every message of this channel (the run is over)."""
         for variable in self._list(f"gp_{self.key}_"):
             self._client.delete_variable_by_name(variable["name"])
+
+    def _listed(self, prefix: str) -> list[dict[str, Any]]:
+        """The channel's messages. A read waits for the server as long as it may be away (a
+        restart), so it always sees what was posted before it (a member's last event is never
+        missed); :class:`ChannelLost` when the server has not answered for the whole limit,
+        even while Prefect's client is still retrying it in the listing thread."""
+        limit = float(os.environ.get(DOWN_ENV, DOWN_SECONDS))
+        deadline = time.monotonic() + limit
+        error: BaseException | None = None
+        while True:
+            if self._listing is None:
+                self._listing = self._lister.submit(self._list, prefix)
+            left = deadline - time.monotonic()
+            try:
+                variables = self._listing.result(timeout=max(left, 0.0))
+            except FutureTimeout:
+                break
+            except Exception as exc:  # noqa: BLE001 - asked again until the limit
+                self._listing, error = None, exc
+                if left <= 0:
+                    break
+                time.sleep(min(0.5, left))
+                continue
+            self._listing = None
+            return variables
+        api = getattr(self._client, "api_url", "the Prefect API")
+        raise ChannelLost(f"group channel {self.key}: the Prefect server at {api} has not "
+                          f"answered for {limit:.0f} s"
+                          + (f" (last error: {error})" if error else "")) from error
 
     def _list(self, prefix: str) -> list[dict[str, Any]]:
         variables: list[dict[str, Any]] = []
@@ -192,4 +240,5 @@ class VariablesChannel:
         self.close()
 
     def close(self) -> None:
+        self._lister.shutdown(wait=False, cancel_futures=True)
         self._client.__exit__(None, None, None)

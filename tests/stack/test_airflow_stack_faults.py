@@ -7,7 +7,8 @@
 - a subset of the Python-member conformance table (``@task`` members in ``group(...)`` blocks,
   a lead stopping a member blocked in ``time.sleep``) with members on both Celery workers.
 
-Waits are on states and marker files, never on time; the only fixed sleep is the freeze itself.
+Waits are on states and marker files, never on time; the only fixed sleeps are the freeze itself
+and the window after it in which a misreading product would stop the members.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import pytest
 pytest.importorskip("airflow")
 
 from groupplug import stack as stack_mod  # noqa: E402
+from groupplug.airflow.member_run import POLL_INTERVAL  # noqa: E402
 from groupplug.loader import load_workflow  # noqa: E402
 from tests.airflow.test_conformance_python import python_dag  # noqa: E402
 from tests.core.conformance import SCENARIOS  # noqa: E402
@@ -41,6 +43,7 @@ pytestmark = pytest.mark.slow
 # started the others' task processes, which then rightly never start (no started_at to compare).
 PY_SUBSET = ("lead-succeeds-stops-others", "lead-fails-stops-others", "nonlead-fails-strict")
 FREEZE_SECONDS = 10
+AFTER_FREEZE_POLLS = 5
 
 
 def lead_until(tmp_path: Path, started: str) -> str:
@@ -117,16 +120,21 @@ workflow:
     workflow, dag_id, (run_id,) = start(airflow, yaml, "apifreeze")
     for name in ("lead", "w1", "w2"):
         wait_file(tmp_path / f"{name}-running")
-    # Known limit: the Task SDK retries a 10 s outage away (5 s timeout, 5 retries), so the
-    # members' reads block rather than fail; a product that misread the first slow read after
-    # the freeze as "the lead finished" races the 'go' below and was NOT caught (mutation run).
+    # The Task SDK retries a 10 s outage away (5 s timeout, 5 retries), so the members' reads
+    # block rather than fail and return once the api-server runs again. A product that misread
+    # a slow or failed read as "the lead finished" acts on those first reads after the freeze:
+    # they get AFTER_FREEZE_POLLS poll intervals before the lead may end (without this window
+    # such a product raced the 'go' and was not caught). A window, not a measurement.
     freeze(stack.state["pids"]["api-server"], FREEZE_SECONDS)
     frozen_until = time.time()
+    time.sleep(AFTER_FREEZE_POLLS * POLL_INTERVAL)
     (tmp_path / "go").touch()
     report = finish(airflow, workflow, dag_id, run_id)
     group = report.groups["g"]
     assert report.state == "succeeded" and group.state.value == "succeeded", report.to_json()
-    lead_done = float((tmp_path / "lead-done").read_text())
+    marker = tmp_path / "lead-done"
+    assert marker.exists(), f"the lead's command was stopped before it ended: {report.to_json()}"
+    lead_done = float(marker.read_text())
     assert lead_done >= frozen_until  # the lead really ended after the freeze
     for name in ("w1", "w2"):
         member = group.members[name]

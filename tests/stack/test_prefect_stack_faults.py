@@ -30,10 +30,11 @@ GROUPPLUG = Path(sys.executable).with_name("groupplug")
 
 @pytest.fixture(scope="module")
 def api(stack):
-    """This process talks to the stack's Prefect server (the in-process flows below)."""
+    """This process talks to the stack's Prefect server (the in-process flows below); no
+    server watch here: it would end whichever run this process makes next."""
     from groupplug.prefect._server import ExistingServer
 
-    with ExistingServer(stack.prefect_api_url()):
+    with ExistingServer(stack.prefect_api_url(), watch=False):
         yield stack.prefect_api_url()
 
 
@@ -168,3 +169,78 @@ def test_python_lead_stops_a_member_blocked_in_sleep_on_dask(stack, api, tmp_pat
     assert not stack_mod.alive(sleeper), "the member's time.sleep(600) was never stopped"
     assert not_final(str(state.state_details.flow_run_id)) == []
 
+
+
+def _gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+def test_prefect_server_down_ends_the_run_with_exit_3_and_stops_members(stack, tmp_path):
+    """The stack's server is killed (SIGKILL) and stays down while both members (on the Dask
+    workers) run: ``groupplug run --stack`` ends with exit 3, a message naming the server and
+    one JSON object, and each member stops its own command once it has heard nothing from
+    its group for the limit (it cannot be told: the messages live on that server). Before,
+    the run ended with exit 1 and a ConnectError after Prefect's client retried for minutes,
+    and the members' commands ran on."""
+    spec = tmp_path / "serverdown.yaml"
+    spec.write_text(f"""
+workflow:
+  name: serverdown
+  groups:
+  - name: g
+    tasks:
+    - {{name: lead, lead: true, command: "echo $$ > {tmp_path}/lead; sleep 600"}}
+    - {{name: w1, command: "echo $$ > {tmp_path}/w1; sleep 600"}}
+""")
+    limit = 10
+    env = {**os.environ, "GROUPPLUG_STACK_DIR": str(stack.dir),
+           "GROUPPLUG_PREFECT_DOWN_SECONDS": str(limit)}
+    out, err = (tmp_path / "out").open("w+"), (tmp_path / "err").open("w+")
+    proc = subprocess.Popen([str(GROUPPLUG), "run", str(spec), "--engine", "prefect", "--stack",
+                             "--json"], stdout=out, stderr=err, text=True, env=env)
+    pids: dict[str, int] = {}
+    took: dict[str, float] = {}
+    try:
+        deadline = time.monotonic() + 300
+        while len(pids) < 2:
+            for name in ("lead", "w1"):
+                marker = tmp_path / name
+                if name not in pids and marker.exists() and marker.read_text().strip():
+                    pids[name] = int(marker.read_text())
+            assert proc.poll() is None and time.monotonic() < deadline, \
+                (tmp_path / "err").read_text()[-3000:]
+            time.sleep(0.2)
+
+        def while_down() -> None:  # nobody restarts the server before the run has ended
+            killed = time.monotonic()
+            proc.wait(timeout=180)
+            took["run"] = time.monotonic() - killed
+            end = time.monotonic() + 180
+            while not all(_gone(p) for p in pids.values()) and time.monotonic() < end:
+                time.sleep(0.5)
+            took["members"] = time.monotonic() - killed
+
+        # The members learn nothing from the Dask workers' own view: they run on unchanged.
+        stack.restart("prefect-server", while_down=while_down, sig=signal.SIGKILL)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        for pid in pids.values():
+            if not _gone(pid):
+                os.kill(pid, signal.SIGKILL)
+    stdout, stderr = (tmp_path / "out").read_text(), (tmp_path / "err").read_text()
+    print(f"server killed -> run ended in {took['run']:.1f} s, member commands gone in "
+          f"{took['members']:.1f} s (limit {limit} s)")
+    assert proc.returncode == 3, stderr[-3000:]
+    assert "has not answered for" in stderr, stderr[-3000:]
+    assert "Traceback" not in stderr, stderr[-3000:]
+    lines = [line for line in stdout.splitlines() if line.startswith("{")]
+    assert len(lines) == 1, stdout
+    report = json.loads(lines[0])
+    assert report["state"] == "failed" and "has not answered" in report["error"], report
+    left = [name for name, pid in pids.items() if not _gone(pid)]
+    assert left == [], f"member commands outlived the run: {left}"
