@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from .exceptions import GroupplugError
+from .service_procs import alive, cmdline, listening, stop_service
 
 DIR_ENV = "GROUPPLUG_STACK_DIR"
 AIRFLOW_BIN_ENV = "GROUPPLUG_STACK_AIRFLOW_BIN"
@@ -93,26 +94,6 @@ def load(directory: Path | None = None) -> dict[str, Any]:
         raise GroupplugError(f"--stack: no stack at {path.parent} (no stack.json); start one "
                              f"with 'scripts/stack up', or set {DIR_ENV} to its directory"
                              ) from None
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie (our own child that exited) is not alive
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
-def listening(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(1)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
 class Stack:
@@ -375,8 +356,8 @@ class Stack:
         the two (a fault test checks what happens while the service is gone). The Prefect
         server is awaited until healthy."""
         pid = load(self.dir)["pids"][service]  # another process may have restarted it
-        argv = _cmdline(pid)
-        stop_group(pid, sig)
+        argv = cmdline(pid)
+        stop_service(pid, sig)
         if while_down is not None:
             while_down()
         if service.startswith("celery-"):
@@ -424,81 +405,13 @@ class Stack:
             return
         for name in sorted(self.state["pids"], key=_order, reverse=True):
             # postgres: SIGINT is its fast shutdown (SIGTERM waits for every client to leave)
-            stop_group(self.state["pids"][name],
+            stop_service(self.state["pids"][name],
                        signal.SIGINT if name == "postgres" else signal.SIGTERM)
         (self.dir / "stack.json").unlink(missing_ok=True)
 
 
 def _order(name: str) -> int:
     return ORDER.index(name) if name in ORDER else len(ORDER)
-
-
-def _cmdline(pid: int) -> list[str]:
-    with open(f"/proc/{pid}/cmdline", "rb") as cmd:
-        return [part.decode() for part in cmd.read().split(b"\0") if part]
-
-
-def stop_group(pid: int, sig: signal.Signals = signal.SIGTERM, timeout: float = 20) -> None:
-    """Signal every process of the service ``pid`` started (see :func:`family`); SIGKILL what
-    is left after ``timeout``."""
-    procs = family(pid)
-    _signal_all(procs, sig)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        procs = {p for p in procs | family(pid) if alive(p)}
-        if not procs:
-            return
-        time.sleep(0.2)
-    while procs:
-        _signal_all(procs, signal.SIGKILL)
-        time.sleep(0.1)
-        procs = {p for p in procs | family(pid) if alive(p)}
-
-
-def _signal_all(pids: set[int], sig: signal.Signals) -> None:
-    for pid in pids:
-        try:
-            os.kill(pid, sig)
-        except ProcessLookupError:
-            pass
-
-
-def _table() -> dict[int, tuple[int, int, int, str]]:
-    """pid -> (parent, process group, session, state) of every process."""
-    table = {}
-    for stat in glob.glob("/proc/[0-9]*/stat"):
-        try:
-            with open(stat) as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        table[int(stat.split("/")[2])] = (int(fields[1]), int(fields[2]), int(fields[3]),
-                                          fields[0])
-    return table
-
-
-def family(pid: int) -> set[int]:
-    """The live processes a service started: its session (it leads one) and every descendant.
-    Why both: Airflow's task supervisors move into process groups of their own, and member
-    commands into sessions of their own, yet all descend from the service."""
-    table = _table()
-    found = {p for p, (_, _, sid, state) in table.items() if sid == pid and state != "Z"}
-    if pid in table:
-        found.add(pid)
-    children: dict[int, list[int]] = {}
-    for p, (parent, *_rest) in table.items():
-        children.setdefault(parent, []).append(p)
-    todo = list(found)
-    while todo:
-        for child in children.get(todo.pop(), []):
-            if child not in found and table[child][3] != "Z":
-                found.add(child)
-                todo.append(child)
-    return found
-
-
-def _group_alive(pid: int) -> bool:
-    return bool(family(pid))
 
 
 def _postgres_bindir() -> str:

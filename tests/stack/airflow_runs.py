@@ -9,7 +9,7 @@ import signal
 import time
 import uuid
 
-from groupplug import stack as stack_mod
+from groupplug import service_procs
 from groupplug.airflow import runner
 from groupplug.loader import load_workflow
 
@@ -75,5 +75,5 @@ def kill_worker(stack, hostname: str) -> None:
     """SIGKILL the whole Celery worker (main process, pool, task supervisors), as a lost machine,
     then start a new one under the same name for the tests after."""
     pid = stack.state["pids"][f"celery-{hostname}"]
-    stack_mod.stop_group(pid, signal.SIGKILL, timeout=0)  # its task runners and commands too
+    service_procs.stop_service(pid, signal.SIGKILL, timeout=0)  # its task runners and commands too
     stack.start_worker(hostname)

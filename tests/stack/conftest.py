@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from groupplug import service_procs
 from groupplug import stack as stack_mod
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,7 +45,7 @@ def stack():
     finally:
         if started and os.environ.get("GROUPPLUG_KEEP_STACK") != "1":
             subprocess.run([str(ROOT / "scripts" / "stack"), "down"], check=True, timeout=300)
-            left = [pid for pid in s.state["pids"].values() if stack_mod._group_alive(pid)]
+            left = [pid for pid in s.state["pids"].values() if service_procs.service_alive(pid)]
             assert left == [], f"scripts/stack down left process groups {left}"
 
 

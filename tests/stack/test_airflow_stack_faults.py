@@ -24,7 +24,7 @@ import pytest
 
 pytest.importorskip("airflow")
 
-from groupplug import stack as stack_mod  # noqa: E402
+from groupplug import service_procs  # noqa: E402
 from groupplug.airflow.member_run import POLL_INTERVAL  # noqa: E402
 from groupplug.loader import load_workflow  # noqa: E402
 from tests.airflow.test_conformance_python import python_dag  # noqa: E402
@@ -96,13 +96,13 @@ workflow:
 def freeze(pid: int, seconds: float) -> None:
     """Make a service unreachable: SIGSTOP every process it started (connections hang, as to a
     lost host), SIGCONT after ``seconds`` whatever happens."""
-    procs = stack_mod.family(pid)
+    procs = service_procs.family(pid)
     assert procs, f"no process in service {pid}"
     try:
-        stack_mod._signal_all(procs, signal.SIGSTOP)
+        service_procs.signal_all(procs, signal.SIGSTOP)
         time.sleep(seconds)  # the fault's length, not a measurement
     finally:
-        stack_mod._signal_all(procs, signal.SIGCONT)
+        service_procs.signal_all(procs, signal.SIGCONT)
 
 
 def test_api_server_frozen_while_members_watch_is_not_the_lead_finishing(stack, airflow,
