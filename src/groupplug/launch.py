@@ -42,7 +42,9 @@ import logging
 import os
 import re
 import shlex
+import shutil
 import subprocess
+import sys
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -92,15 +94,37 @@ class Launch:
 def popen(launch: Launch | str, **kwargs: Any) -> subprocess.Popen[Any]:
     """Start ``launch`` (a string: ``sh -c`` it); a program that cannot start is a LaunchError.
 
-    The process gets its own session, so stopping it can end everything it started.
+    The process gets its own session, so stopping it can end everything it started; on POSIX
+    it runs under :mod:`groupplug._guard`, which stops that session's process group when the
+    process that started it dies (a killed task runner or worker leaves no orphan).
     """
     if isinstance(launch, str):
         launch = Launch.shell(launch)
+    argv = list(launch.argv)
+    if os.name == "posix":
+        _check_executable(launch)
+        argv = [sys.executable, "-I", "-S", _GUARD, str(os.getpid()), *argv]
     try:
-        return subprocess.Popen(list(launch.argv), env=dict(launch.env), cwd=launch.cwd,
+        return subprocess.Popen(argv, env=dict(launch.env), cwd=launch.cwd,
                                 stdin=subprocess.DEVNULL, start_new_session=True, **kwargs)
     except OSError as error:
         raise LaunchError(f"cannot run {launch.argv[0]!r}: {error.strerror or error}") from None
+
+
+_GUARD = str(Path(__file__).with_name("_guard.py"))
+
+
+def _check_executable(launch: Launch) -> None:
+    """The guard execs the program; a missing one is refused here, as Popen refused it."""
+    program = launch.argv[0]
+    if os.sep in program:
+        found = os.path.join(launch.cwd or os.getcwd(), program)
+        if not os.path.isfile(found):
+            raise LaunchError(f"cannot run {program!r}: No such file or directory")
+        if not os.access(found, os.X_OK):
+            raise LaunchError(f"cannot run {program!r}: Permission denied")
+    elif shutil.which(program, path=launch.env.get("PATH", os.defpath)) is None:
+        raise LaunchError(f"cannot run {program!r}: No such file or directory")
 
 
 def data_dir() -> Path:

@@ -1,5 +1,6 @@
 """Interrupts and dead services on the embedded Airflow, through ``groupplug run``.
 
+- A member's task runner SIGKILLed: its command is stopped with it (not orphaned).
 - Ctrl-C: the run is marked failed in Airflow, every task instance ends, the services and every
   process they started stop, the temporary ``AIRFLOW_HOME`` goes last; one JSON object
   ``interrupted``. While it runs, nothing it started listens beyond loopback.
@@ -49,16 +50,29 @@ def test_ctrl_c_ends_the_run_its_services_and_home_listening_on_loopback_only(tm
     spec.write_text(BARRIER_YAML.format(marks=marks))
     sockets: list[tuple[int, str, str]] = []
 
-    def check_sockets(proc, mark):
+    orphan: list[str] = []
+
+    def check_sockets_then_kill_a_task_runner(proc, mark):
         pids = [int(line.split()[0]) for line in marked_processes(mark)]
         sockets.extend(listening(pids))
+        # worker-1's task runner SIGKILLed: its command must not be orphaned
+        sleeper = next(psutil.Process(int(line.split()[0])) for line in marked_processes(mark)
+                       if "sleep 301" in line)
+        guard = next(p for p in sleeper.parents() if "_guard.py" in " ".join(p.cmdline()))
+        guard.parent().kill()
+        try:
+            sleeper.wait(15)
+        except psutil.TimeoutExpired:
+            orphan.append(" ".join(sleeper.cmdline()))
 
     result = run_and_signal(["run", str(spec), "--engine", "airflow", "--json"], tmp_path,
                             [marks / m for m in MEMBERS], signal.SIGINT, python=PYTHON,
-                            before_signal=check_sockets, exit_timeout=120,
+                            before_signal=check_sockets_then_kill_a_task_runner,
+                            exit_timeout=120,
                             ready_timeout=900)  # Airflow's start: 130-210 s on a loaded machine
     print(f"airflow YAML run: SIGINT -> exit in {result.seconds:.1f}s")
     assert sockets, "the api-server listens: the probe of listening sockets found nothing"
+    assert orphan == [], "a member command outlived its SIGKILLed task runner"
     wide = [s for s in sockets if not ipaddress.ip_address(s[2]).is_loopback]
     assert wide == [], f"embedded services listen beyond loopback: {wide}"
     assert result.returncode == 130, result.stderr[-3000:]

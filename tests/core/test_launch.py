@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import logging
+import os
 import pickle
+import signal
 import subprocess
+import sys
+import time
 
 import pytest
 
@@ -186,3 +190,50 @@ def test_outputs_are_said_not_uploaded_once_per_run_and_task(tmp_path, caplog):
         "task train: outputs dataset model, url s3://bucket/x were not uploaded: groupplug keeps "
         "a task's results in its {{output}} directory on this host "
         f"({tmp_path / 'run' / 'outputs' / 'train'}); copy them from there"]
+
+
+# ------------------------------------------------------------------------ the guard
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the parent-death signal is Linux's")
+def test_a_command_dies_with_the_process_that_started_it(tmp_path):
+    """The process that started a member command (an Airflow task runner, a Dask worker) is
+    SIGKILLed: the command and what it started are stopped, not orphaned."""
+    marker = tmp_path / "pids"
+    code = (f"import sys, time; sys.path[:0] = {sys.path!r}; "
+            "from groupplug.launch import popen; "
+            f"popen('sleep 600 & echo $$ $! > {marker}; wait'); time.sleep(600)")
+    parent = subprocess.Popen([sys.executable, "-c", code])
+    pids: list[int] = []
+    try:
+        deadline = time.monotonic() + 30
+        while not (marker.exists() and marker.read_text().strip()):
+            assert time.monotonic() < deadline and parent.poll() is None
+            time.sleep(0.05)
+        pids += map(int, marker.read_text().split())
+        shell, sleeper = pids
+        parent.kill()
+        parent.wait()
+        deadline = time.monotonic() + 10
+        while (_alive(shell) or _alive(sleeper)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _alive(shell) and not _alive(sleeper), "the command outlived its starter"
+    finally:
+        parent.kill()
+        for pid in pids:
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+def test_a_command_keeps_its_exit_code_and_its_signal(tmp_path):
+    assert popen("exit 3").wait() == 3
+    assert popen("kill -TERM $$").wait() == -signal.SIGTERM
+    missing = tmp_path / "nope"
+    with pytest.raises(LaunchError, match="nope"):
+        popen(Launch((str(missing),), cwd=str(tmp_path)))

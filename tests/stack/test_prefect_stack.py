@@ -19,6 +19,7 @@ pytest.importorskip("prefect")
 
 from groupplug.loader import load_workflow  # noqa: E402
 from groupplug.prefect import runner  # noqa: E402
+from groupplug.service_procs import alive  # noqa: E402
 from tests.core.conformance import SCENARIOS  # noqa: E402
 
 pytestmark = pytest.mark.slow
@@ -115,11 +116,13 @@ workflow:
     os.kill(worker, signal.SIGKILL)
     try:
         thread.join(900)
+        # The command's guard gets the worker's death signal and stops the command's group.
+        deadline = time.monotonic() + 30
+        while alive(shell) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not alive(shell), "the lead's command outlived its killed Dask worker"
     finally:
-        # Known gap (issue 12): a member command whose Dask worker is SIGKILLed is orphaned, as
-        # under an Airflow task runner killed the same way; nothing is left to stop it. The test
-        # must not leave it to run its 600 s after the suite.
-        with contextlib.suppress(ProcessLookupError):
+        with contextlib.suppress(ProcessLookupError):  # never left to run its 600 s
             os.killpg(shell, signal.SIGKILL)
     assert not thread.is_alive(), "the run hung after its member's Dask worker was killed"
     if "error" in result:  # allowed: the run fails saying what was lost
