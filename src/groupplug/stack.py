@@ -32,7 +32,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -349,7 +349,7 @@ class Stack:
                                          "--skip-serve-logs"],
                     env=self.airflow_env(hostname=worker))
 
-    def restart(self, service: str, while_down: Any = None,
+    def restart(self, service: str, while_down: Callable[[], None] | None = None,
                 sig: signal.Signals = signal.SIGTERM) -> None:
         """Stop one service (``sig``, SIGKILL after 20 s; SIGKILL is a crash) and start it
         again with its old command, on the same port. ``while_down()``, if given, runs between
