@@ -14,6 +14,7 @@ import pytest
 
 from groupplug.launch import Launch, LaunchError, engine_run_dir, popen, prepare
 from groupplug.runner import LocalRunner
+from groupplug.service_procs import alive
 from groupplug.spec import FrozenDict, Group, Task, TaskFile, Workflow
 
 from . import osmo_fields
@@ -193,15 +194,7 @@ def test_outputs_are_said_not_uploaded_once_per_run_and_task(tmp_path, caplog):
 
 
 # ------------------------------------------------------------------------ the guard
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
-@pytest.mark.skipif(sys.platform != "linux", reason="the parent-death signal is Linux's")
+@pytest.mark.skipif(sys.platform != "linux", reason="reads /proc")
 def test_a_command_dies_with_the_process_that_started_it(tmp_path):
     """The process that started a member command (an Airflow task runner, a Dask worker) is
     SIGKILLed: the command and what it started are stopped, not orphaned."""
@@ -221,13 +214,13 @@ def test_a_command_dies_with_the_process_that_started_it(tmp_path):
         parent.kill()
         parent.wait()
         deadline = time.monotonic() + 10
-        while (_alive(shell) or _alive(sleeper)) and time.monotonic() < deadline:
+        while (alive(shell) or alive(sleeper)) and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert not _alive(shell) and not _alive(sleeper), "the command outlived its starter"
+        assert not alive(shell) and not alive(sleeper), "the command outlived its starter"
     finally:
         parent.kill()
         for pid in pids:
-            if _alive(pid):
+            if alive(pid):
                 os.kill(pid, signal.SIGKILL)
 
 

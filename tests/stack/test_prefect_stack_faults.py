@@ -19,8 +19,8 @@ import pytest
 pytest.importorskip("prefect")
 pytest.importorskip("prefect_dask")
 
-from groupplug import stack as stack_mod  # noqa: E402
 from groupplug.prefect.runner import run_records  # noqa: E402
+from groupplug.service_procs import alive  # noqa: E402
 from tests.stack.test_prefect_stack import in_background, pid_from  # noqa: E402
 
 pytestmark = pytest.mark.slow
@@ -166,17 +166,9 @@ def test_python_lead_stops_a_member_blocked_in_sleep_on_dask(stack, api, tmp_pat
     assert g.members["w1"].state.value == "succeeded", g
     assert "lead finished" in g.members["w1"].reason, g
     sleeper = int(Path(pid_file).read_text())
-    assert not stack_mod.alive(sleeper), "the member's time.sleep(600) was never stopped"
+    assert not alive(sleeper), "the member's time.sleep(600) was never stopped"
     assert not_final(str(state.state_details.flow_run_id)) == []
 
-
-
-def _gone(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    return False
 
 
 def test_prefect_server_down_ends_the_run_with_exit_3_and_stops_members(stack, tmp_path):
@@ -220,7 +212,7 @@ workflow:
             proc.wait(timeout=180)
             took["run"] = time.monotonic() - killed
             end = time.monotonic() + 180
-            while not all(_gone(p) for p in pids.values()) and time.monotonic() < end:
+            while any(alive(p) for p in pids.values()) and time.monotonic() < end:
                 time.sleep(0.5)
             took["members"] = time.monotonic() - killed
 
@@ -230,7 +222,7 @@ workflow:
         if proc.poll() is None:
             proc.kill()
         for pid in pids.values():
-            if not _gone(pid):
+            if alive(pid):
                 os.kill(pid, signal.SIGKILL)
     stdout, stderr = (tmp_path / "out").read_text(), (tmp_path / "err").read_text()
     print(f"server killed -> run ended in {took['run']:.1f} s, member commands gone in "
@@ -242,5 +234,5 @@ workflow:
     assert len(lines) == 1, stdout
     report = json.loads(lines[0])
     assert report["state"] == "failed" and "has not answered" in report["error"], report
-    left = [name for name, pid in pids.items() if not _gone(pid)]
+    left = [name for name, pid in pids.items() if alive(pid)]
     assert left == [], f"member commands outlived the run: {left}"
