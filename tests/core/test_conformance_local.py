@@ -7,7 +7,13 @@ import pytest
 from groupplug.loader import load_workflow
 from groupplug.runner import LocalRunner
 
-from .conformance import INPUT_SCENARIOS, OSMO_SCENARIOS, SCENARIOS, with_python_members
+from .conformance import (
+    BARRIER_UNDER_LOAD,
+    INPUT_SCENARIOS,
+    OSMO_SCENARIOS,
+    SCENARIOS,
+    with_python_members,
+)
 
 
 @pytest.mark.slow
@@ -38,3 +44,12 @@ def test_input_scenario(scenario, tmp_path):
         assert workflow.osmo_inputs, "the variant is written in OSMO's form"
     report = LocalRunner(workflow, log_dir=tmp_path / "logs").run()
     assert scenario.check(report) == []
+
+
+@pytest.mark.slow
+def test_the_stack_variant_of_the_barrier_scenario(tmp_path):
+    """The variant the stack suites run (the lead waits for its peers' starts) holds here too."""
+    workflow = load_workflow(BARRIER_UNDER_LOAD.spec_yaml(str(tmp_path)))
+    report = LocalRunner(workflow, log_dir=tmp_path / "logs").run()
+    assert BARRIER_UNDER_LOAD.check(report) == []
+    assert (tmp_path / "w1.started").exists() and (tmp_path / "w2.started").exists()

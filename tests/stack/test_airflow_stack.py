@@ -15,7 +15,7 @@ import pytest
 
 pytest.importorskip("airflow")
 
-from tests.core.conformance import SCENARIOS, fail_once  # noqa: E402
+from tests.core.conformance import SCENARIOS, fail_once, under_load  # noqa: E402
 from tests.stack.airflow_runs import finish, hostnames, kill_worker, start, wait_file, wait_ti  # noqa: E402
 
 pytestmark = pytest.mark.slow
@@ -25,7 +25,7 @@ SUBSET = ("lead-succeeds-stops-others", "lead-fails-stops-others", "lead-retry-r
 
 
 def test_conformance_subset_spreads_over_both_workers(airflow, tmp_path_factory):
-    chosen = [s for s in SCENARIOS if s.id in SUBSET]
+    chosen = under_load([s for s in SCENARIOS if s.id in SUBSET])
     assert len(chosen) == len(SUBSET)
     started = {}
     for scenario in chosen:

@@ -20,7 +20,7 @@ pytest.importorskip("prefect")
 from groupplug.loader import load_workflow  # noqa: E402
 from groupplug.prefect import runner  # noqa: E402
 from groupplug.service_procs import alive  # noqa: E402
-from tests.core.conformance import SCENARIOS  # noqa: E402
+from tests.core.conformance import SCENARIOS, under_load  # noqa: E402
 
 pytestmark = pytest.mark.slow
 #: Four of the table (30-45 s each here on Dask and PostgreSQL): a lead's failure stopping the
@@ -48,7 +48,7 @@ def nannies(stack) -> set[int]:
     return {pid for name, pid in stack.state["pids"].items() if name.startswith("dask-worker")}
 
 
-@pytest.mark.parametrize("scenario", [s for s in SCENARIOS if s.id in SUBSET],
+@pytest.mark.parametrize("scenario", under_load([s for s in SCENARIOS if s.id in SUBSET]),
                          ids=lambda s: s.id)
 def test_conformance_on_dask_and_postgres(stack, scenario, tmp_path):
     report = runner.run_workflow(load_workflow(scenario.spec_yaml(str(tmp_path))), [],
