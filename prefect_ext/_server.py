@@ -35,6 +35,8 @@ from typing import Any
 from groupplug import interrupts
 from groupplug.exceptions import EngineFailed, GroupplugError
 
+from . import db_template
+
 log = logging.getLogger(__name__)
 
 #: Settings for every Prefect process groupplug starts: nothing phones home, no heartbeat wait.
@@ -113,7 +115,9 @@ class PrefectServer:
         if not self._own_port:
             _check_port_free(self.port)
         prefect = Path(sys.executable).with_name("prefect")
-        env = {**os.environ, **self.env()}
+        database = self.home / "prefect.db"
+        seeded = db_template.seed(database)
+        env = {**os.environ, **self.env(), **seeded}
         env.pop("PREFECT_API_URL", None)  # the server itself must not call itself
         out = open(self.home / "server.log", "ab")  # noqa: SIM115 - lives with the process
         self._proc = subprocess.Popen(
@@ -133,6 +137,8 @@ class PrefectServer:
         except BaseException:
             self.stop()
             raise
+        if not seeded:
+            db_template.save(database)
         self.startup_seconds = time.monotonic() - began
         log.info("prefect server at %s in %.1fs", self.api_url, self.startup_seconds)
         self._remove_cleanup = interrupts.add_cleanup(self._last_cleanup)
