@@ -127,6 +127,7 @@ class PrefectServer:
             _check_port_free(self.port)
         prefect = Path(sys.executable).with_name("prefect")
         database = self.home / "prefect.db"
+        fresh = not database.exists()  # a kept home's database holds runs: never a template
         seeded = db_template.seed(_template_name(), database)
         env = {**os.environ, **self.env(), **(TEMPLATE_SKIPS if seeded else {})}
         env.pop("PREFECT_API_URL", None)  # the server itself must not call itself
@@ -148,7 +149,7 @@ class PrefectServer:
         except BaseException:
             self.stop()
             raise
-        if not seeded:  # migrated and registered, no flow run yet
+        if fresh and not seeded:  # migrated and registered, no flow run yet
             db_template.save(_template_name(), database)
         self.startup_seconds = time.monotonic() - began
         log.info("prefect server at %s in %.1fs", self.api_url, self.startup_seconds)

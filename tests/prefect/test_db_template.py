@@ -12,3 +12,20 @@ def test_the_second_cli_run_starts_from_the_template(tmp_path):
     for report in (first, second):
         assert report["state"] == "succeeded"
         assert report["groups"]["g"]["members"]["only"]["state"] == "succeeded"
+
+
+def test_a_kept_home_is_never_made_a_template(tmp_path, monkeypatch):
+    """A home kept between runs (``GROUPPLUG_PREFECT_HOME``) holds their runs: it is used as
+    it is, and never copied into other runs' servers."""
+    from groupplug import db_template
+    from groupplug.prefect._server import PrefectServer, _template_name
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv(db_template.ENV, raising=False)
+    home = tmp_path / "kept"
+    PrefectServer(home=home).start().stop()  # a new database: kept as the template
+    template = db_template.template_path(_template_name())
+    assert template is not None and template.is_file()
+    template.unlink()
+    PrefectServer(home=home).start().stop()  # the kept database: used, not kept
+    assert (home / "prefect.db").is_file() and not template.exists()
