@@ -54,28 +54,3 @@ def test_turned_off_nothing_is_kept_or_copied(cache, tmp_path, monkeypatch):
     assert db_template.seed(NAME, tmp_path / "new.db") is False
     assert not (tmp_path / "new.db").exists()
 
-
-def run_twice_with_a_fresh_cache(tmp_path: Path, engine: str) -> list[tuple[dict, str]]:
-    """``groupplug run`` of a one-task workflow twice with its own template cache: each run's
-    report and engine log (the Prefect suite's: the first run keeps, the second copies)."""
-    import json
-    import os
-    import re
-    import subprocess
-    import sys
-
-    spec = tmp_path / "w.yaml"
-    spec.write_text("workflow:\n  name: templated\n  groups:\n  - name: g\n    tasks:\n"
-                    "    - {name: only, command: 'echo hello'}\n")
-    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
-    env.pop(db_template.ENV, None)
-    runs = []
-    for _ in range(2):
-        result = subprocess.run(
-            [sys.executable, "-m", "groupplug.cli", "run", str(spec), "--engine", engine,
-             "--json"], capture_output=True, text=True, timeout=600, env=env)
-        assert result.returncode == 0, result.stderr[-3000:]
-        logs = re.search(r"engine logs: (\S+)", result.stderr)
-        assert logs, result.stderr
-        runs.append((json.loads(result.stdout), Path(logs.group(1)).read_text()))
-    return runs
