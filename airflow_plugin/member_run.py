@@ -42,6 +42,9 @@ GANG_MARGIN = 3.0
 #: polls (an extra call): Airflow retries at once with retry_delay=0, often between two state
 #: reads, and only the try number then shows the retry. Groups without retries pay nothing.
 TRY_EVERY = 1
+#: How long a member retries its first read of the group before it fails (the watcher, once
+#: the work runs, retries its reads for as long as the work lasts).
+FIRST_READ_SECONDS = 30.0
 
 log = logging.getLogger(__name__)
 
@@ -149,10 +152,23 @@ class MemberRun:
             new_run: bool = True) -> Any:
         """Run ``work`` (the operator's execute or resume) under the group's watch;
         ``new_run=False`` continues a run that deferred (it is not counted again)."""
+        try:
+            return self._run(work, check_first=check_first, new_run=new_run)
+        except TaskDeferred:
+            raise
+        except BaseException as error:
+            # Whatever ended the task before it recorded an outcome (a group read that kept
+            # failing, an interrupt) is said in the member's record, not left for the gate to
+            # report as a bare "task failed in Airflow".
+            if self.record["state"] == "running":
+                self._failed(error)
+            raise
+
+    def _run(self, work: Callable[[], Any], *, check_first: bool, new_run: bool) -> Any:
         if check_first and self.info.retries.get(base_name(self.key)):
             self.ti.xcom_push(key=naming.XCOM_TRY, value=self.ti.try_number)
         if check_first:
-            verdict = self.reader.poll()
+            verdict = self._first_poll()
             if verdict is not None and verdict.kind == "stop":
                 log.warning("groupplug: %s: group %s already decided (%s); not starting",
                             self.key, self.info.group, verdict.reason)
@@ -175,6 +191,23 @@ class MemberRun:
             if isinstance(outcome, Verdict):
                 return self.end(outcome)
             return outcome
+
+    def _first_poll(self) -> Verdict | None:
+        """The group's verdict before the work starts. A read that fails (the API server busy
+        or restarting) is retried for :data:`FIRST_READ_SECONDS`, as the watcher retries its
+        reads, before the member fails naming the group it could not read."""
+        deadline = time.monotonic() + FIRST_READ_SECONDS
+        while True:
+            try:
+                return self.reader.poll()
+            except Exception as error:
+                if time.monotonic() >= deadline:
+                    raise RuntimeError(f"groupplug: {self.key} could not read group "
+                                       f"{self.info.group} for {FIRST_READ_SECONDS:.0f} s: "
+                                       f"{error}") from error
+                log.warning("groupplug: %s: reading group %s failed (%s); retrying",
+                            self.key, self.info.group, error)
+                time.sleep(POLL_INTERVAL)
 
     def _attempt(self, work: Callable[[], Any]) -> Any:
         stopper = Stopper(self.task.on_kill)

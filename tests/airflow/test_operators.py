@@ -38,7 +38,9 @@ def _dag_test(tmp_path: Path, lead_cmd: str) -> dict:
                           env=env, capture_output=True, text=True, timeout=240)
     lines = [x for x in done.stdout.splitlines() if x.startswith("GROUPPLUG ")]
     assert lines, done.stdout[-3000:] + done.stderr[-3000:]
-    return json.loads(lines[-1].removeprefix("GROUPPLUG "))
+    result = json.loads(lines[-1].removeprefix("GROUPPLUG "))
+    result["output"] = done.stdout[-6000:] + done.stderr[-6000:]  # the task logs, on failure
+    return result
 
 
 @pytest.mark.slow
@@ -51,6 +53,7 @@ def test_group_takes_the_failed_leads_state_and_the_gate_reports_it(tmp_path):
     assert status["members"]["a"]["state"] == "failed"
     b = status["members"]["b"]
     # b either finished before the lead ran, or was stopped by it taking the lead's state
-    assert (b["state"], b["reason"]) in {("succeeded", ""), ("failed", "lead finished")}
+    assert (b["state"], b["reason"]) in {("succeeded", ""), ("failed", "lead finished")}, \
+        result["output"]
     if b["state"] == "succeeded":
         assert b["started_at"] is not None and b["finished_at"] >= b["started_at"]
