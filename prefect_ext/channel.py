@@ -9,7 +9,7 @@ commands (release an epoch of the barrier, stop, restart). Two stores, chosen by
   machines): each message is a Prefect Variable, so every worker that reaches the Prefect API
   reaches the barrier too, with nothing else to deploy. A reader lists its mailbox with one
   name-prefix query per poll; a broadcast box makes a release one write for all members.
-  A reader that gets no answer from the server for ``GROUPPLUG_PREFECT_DOWN_SECONDS`` (20 s)
+  A reader that gets no answer from the server for ``GROUPPLUG_PREFECT_DOWN_SECONDS`` (60 s)
   raises :class:`ChannelLost`: a member then stops its command and fails instead of running
   on for a group that can no longer reach it (Prefect's client alone retries a dead server
   for about a minute per call, and a member whose run ended meanwhile would never be told).

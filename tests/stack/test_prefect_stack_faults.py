@@ -68,13 +68,16 @@ workflow:
         while not (tmp_path / "lead.done").exists():
             time.sleep(0.2)
 
+    killed = time.monotonic()
     stack.restart("prefect-server", while_down=while_down, sig=signal.SIGKILL)
+    down = time.monotonic() - killed
+    print(f"server down {down:.1f} s (the run rides out up to 60 s)")
     thread.join(600)
     assert not thread.is_alive(), "the run hung after the Prefect server restarted"
     assert "error" not in result, result
     report = result["report"]
     members = report.groups["g"].members
-    assert report.state == "succeeded", report.to_json()
+    assert report.state == "succeeded", f"server down {down:.1f} s: {report.to_json()}"
     assert members["lead"].state.value == "succeeded", report.to_json()
     assert members["w1"].state.value == "succeeded", report.to_json()
     assert "lead finished" in members["w1"].reason, report.to_json()
