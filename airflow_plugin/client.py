@@ -71,7 +71,10 @@ class AirflowClient:
         return self._request("GET", "/api/v2/monitor/health", auth=False)
 
     def wait_for_dag(self, dag_id: str, timeout: float = 120) -> dict[str, Any]:
-        """The DAG once the dag-processor has parsed it; import errors are raised."""
+        """The DAG once the dag-processor has parsed it; the import errors of its file
+        (``<dag_id>.py``, as groupplug writes it) are raised. Other files' errors are not ours:
+        a stack's dags folder may hold a broken DAG of someone else's, and every run failed
+        with its traceback."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
@@ -79,10 +82,10 @@ class AirflowClient:
             except AirflowAPIError as exc:
                 if exc.status != 404:
                     raise
-            errors = self.get("/api/v2/importErrors").get("import_errors", [])
+            errors = self.import_errors(f"{dag_id}.py")
             if errors:
-                raise GroupplugError("the DAG file failed to import:\n"
-                                     + "\n".join(e.get("stack_trace", "") for e in errors))
+                raise GroupplugError(f"{dag_id}.py: the DAG file failed to import:\n"
+                                     + "\n".join(errors))
             time.sleep(0.5)
         raise GroupplugError(f"DAG {dag_id!r} was not parsed within {timeout:.0f}s")
 

@@ -1,12 +1,12 @@
 """``groupplug run DAG_FILE.py --engine airflow``: hand-written DAG files, as a user runs them.
 
-The CLI cases start their own embedded Airflow (as the user's command does); the others share
-the session's ``airflow_server``.
+Most share the session's ``airflow_server``; the CLI's own runs of DAG files (each starting an
+embedded Airflow, as the user's command does) are the README's command (test_readme.py) and
+the missing-file case here.
 """
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import textwrap
@@ -15,8 +15,10 @@ from pathlib import Path
 import pytest
 
 from groupplug.airflow.dagfile import run_dag_file
+from groupplug.airflow.runner import run_workflow
 from groupplug.airflow.runstate import dag_order, group_path
 from groupplug.exceptions import GroupplugError
+from groupplug.loader import load_workflow
 
 pytestmark = pytest.mark.slow
 GROUPPLUG = str(Path(sys.executable).with_name("groupplug"))
@@ -51,11 +53,11 @@ def groupplug_run(*args: str) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, timeout=600)
 
 
-def test_cli_runs_a_dag_file_and_reports_every_group(tmp_path):
+def test_a_dag_file_reports_every_group(airflow_server, tmp_path):
+    """On the shared Airflow: the CLI's own DAG-file run (an embedded Airflow, one JSON object
+    on stdout) is the README's command, run as written by test_readme.py."""
     dag = write(tmp_path, "two_groups.py", TWO_GROUPS.format(tail="true"))
-    result = groupplug_run(str(dag))
-    assert result.returncode == 0, result.stderr[-3000:]
-    report = json.loads(result.stdout)
+    report = run_dag_file(str(dag), None, {"airflow": airflow_server}).to_json()
     assert report["workflow"] == "dagfile_two_groups" and report["state"] == "succeeded"
     # groups by dotted TaskGroup path, upstream first; parents just before their children
     assert list(report["groups"]) == ["train", "pipeline", "pipeline.evaluate", "tail"]
@@ -81,7 +83,9 @@ def test_a_plain_task_that_fails_fails_the_report(airflow_server, tmp_path):
     assert report.groups["tail"].members["tail"].state.value == "failed"
 
 
-def test_cli_exit_1_when_the_lead_fails(tmp_path):
+def test_a_failed_lead_fails_the_report_and_stops_its_worker(airflow_server, tmp_path):
+    """On the shared Airflow; the CLI turns a failed report into exit 1 on every engine
+    (tests/core/test_cli.py)."""
     dag = write(tmp_path, "lead_fails.py", """
         from airflow.sdk import DAG
         from groupplug.airflow import group, member
@@ -91,25 +95,37 @@ def test_cli_exit_1_when_the_lead_fails(tmp_path):
                 member("master", "sleep 1; exit 3")
                 member("worker", "sleep 600")
         """)
-    result = groupplug_run(str(dag))
-    assert result.returncode == 1, result.stderr[-3000:]
-    train = json.loads(result.stdout)["groups"]["train"]
+    report = run_dag_file(str(dag), None, {"airflow": airflow_server})
+    assert report.state == "failed"
+    train = report.to_json()["groups"]["train"]
     assert train["state"] == "failed"
     assert train["members"]["worker"] == {**train["members"]["worker"], "state": "failed",
                                           "reason": "lead finished"}
 
 
-def test_cli_import_error_is_exit_2_with_airflows_text(tmp_path):
+def test_an_import_error_is_a_groupplug_error_with_airflows_text(airflow_server, tmp_path):
+    """On the shared Airflow; a GroupplugError is exit 2 with its text in the CLI
+    (test_cli_missing_file_is_exit_2_before_starting_airflow goes through it)."""
     dag = write(tmp_path, "broken.py", """
         from airflow.sdk import DAG
 
         with DAG("dagfile_broken", schedule=None):
             raise ValueError("my DAG file is broken here")
         """)
-    result = groupplug_run(str(dag))
-    assert result.returncode == 2
-    assert "failed to import" in result.stderr and "my DAG file is broken here" in result.stderr
-    assert result.stdout == ""
+    with pytest.raises(GroupplugError, match="(?s)failed to import.*my DAG file is broken here"):
+        run_dag_file(str(dag), None, {"airflow": airflow_server})
+    # A broken file in the dags folder is not every run's error: a stack's dags folder may hold
+    # someone else's (before, every YAML run failed with its traceback).
+    spec = write(tmp_path, "after.yaml", """
+        workflow:
+          name: after-broken
+          groups:
+          - name: g
+            tasks:
+            - {name: a, command: "true"}
+        """)
+    report = run_workflow(load_workflow(spec), [], {"airflow": airflow_server})
+    assert report.state == "succeeded", report.to_json()
 
 
 SEVERAL = """
