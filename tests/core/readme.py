@@ -131,6 +131,35 @@ TRAINING_STORY = [
 ]
 
 
+#: The tree it leaves on every engine: each member's state and reason, as the local engine's
+#: (``{engine}`` is the engine's name). The engine suites' check that a CLI run ends with the
+#: local engine's outcome.
+TRAINING_TREE = """\
+train-job [{engine}] succeeded
+├── prepare  succeeded  {{succeeded: 1}}
+│   └── download  succeeded
+├── train  succeeded  lead=master  barrier timeout=120s  {{succeeded: 3}}
+│   ├── master (lead)  succeeded
+│   ├── worker-1  succeeded  (lead finished)
+│   └── worker-2  succeeded  (lead finished)
+└── evaluate  succeeded  {{succeeded: 1}}
+    └── score  succeeded""".splitlines()
+
+
+def final_tree(screen: list[str]) -> list[str]:
+    """The tree a run left on the screen: from its top line to the line before the next
+    ``groupplug:`` line (trailing blanks dropped)."""
+    top = next(i for i, line in enumerate(screen) if TREE_TOP.match(line))
+    tree = []
+    for line in screen[top:]:
+        if line.startswith("groupplug:"):
+            break
+        tree.append(line.rstrip())
+    while tree and not tree[-1]:
+        tree.pop()
+    return tree
+
+
 def check_readme_command(command: str) -> None:
     """Run one README command as written and check what the user sees."""
     run = run_as_written(command)
@@ -143,6 +172,9 @@ def check_readme_command(command: str) -> None:
         # report can differ where live updates come once a second, as on Airflow).
         assert sorted(story) == sorted(TRAINING_STORY), story
         assert run.cursor_ups > 0, "the live tree was never redrawn in place"
+        expected = [line.format(engine=engine_of(command).replace("core", "local"))
+                    for line in TRAINING_TREE]
+        assert final_tree(run.screen) == expected, "\n".join(run.screen)
 
 
 def readme_test(engine: str):
