@@ -101,7 +101,7 @@ class EmbeddedAirflow:
             "AIRFLOW__API__HOST": "127.0.0.1",
             "AIRFLOW__API__PORT": str(self.port),
             "AIRFLOW__API__BASE_URL": self.url,
-            "AIRFLOW__API__WORKERS": "2",
+            "AIRFLOW__API__WORKERS": "1",
             # Tasks start by calling the execution API; on a loaded 2-core machine the default
             # timeout failed task starts ("Workload execution failed: ReadTimeout").
             "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "60",
