@@ -25,6 +25,14 @@ def _stamps(folder: Path, kind: str) -> list[float]:
     return [float(p.read_text()) for p in folder.glob(f"*.{kind}")]
 
 
+def _stamp(path: Path) -> None:
+    """Now, written whole or not at all: the lead's end may stop a member mid-write (an empty
+    stamp failed the test once)."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(repr(time.time()))
+    tmp.rename(path)
+
+
 def _released_together(folder: Path, members: int) -> None:
     arrived, passed = _stamps(folder, "arrived"), _stamps(folder, "passed")
     assert len(arrived) == len(passed) == members, (arrived, passed)
@@ -157,11 +165,11 @@ def test_barrier_holds_submitted_members_until_the_block_waits(prefect_server, t
 
     @task
     def worker(i: int) -> None:
-        (tmp_path / f"{i}.passed").write_text(repr(time.time()))
+        _stamp(tmp_path / f"{i}.passed")
 
     @task
     def lead() -> None:
-        (tmp_path / "lead.passed").write_text(repr(time.time()))
+        _stamp(tmp_path / "lead.passed")
 
     @flow
     def held():
