@@ -1,6 +1,8 @@
-"""A member's first read of its group: retried while the API fails, and a member that never gets
-an answer fails with its reason in its record (not a bare "task failed in Airflow" at the gate).
-Unit tests with a stand-in task instance: the failing API is what cannot be staged in Airflow."""
+"""A member's reads of its group around its work: the first read retried while the API fails
+(a member that never gets an answer fails with its reason in its record, not a bare "task failed
+in Airflow" at the gate), and one more read when the work ends, so a peer's retry the watcher
+had not seen yet still restarts it. Unit tests with a stand-in task instance: a failing API and
+a retry landing between two polls are what cannot be staged in Airflow on demand."""
 
 from __future__ import annotations
 
@@ -62,3 +64,36 @@ def test_a_group_that_cannot_be_read_fails_the_member_with_the_reason_recorded(m
     record = ti.pushed[XCOM_MEMBER]
     assert record["state"] == "failed"
     assert "could not read group g" in record["reason"] and "api-server busy" in record["reason"]
+
+
+class RetryingPeerTI(FlakyTI):
+    """The lead's view of a strict group whose worker (retries: 1) goes to its second try
+    while the lead's work runs, between two of the lead's polls."""
+
+    def __init__(self):
+        super().__init__(fails=0)
+        self.task_id, self.worker_try = "g.a", 1
+
+    def get_task_states(self, **_: Any) -> dict[str, Any]:
+        return {"r": {"g.a": "running", "g.b": "running"}}
+
+    def xcom_pull(self, *, task_ids: str, key: str, **_: Any) -> Any:
+        return self.worker_try if task_ids == "g.b" and key == "groupplug_try" else None
+
+
+def test_a_peer_retry_seen_only_when_the_work_ends_restarts_it(monkeypatch):
+    monkeypatch.setattr(member_run, "POLL_INTERVAL", 3600)  # the watcher never polls here
+    info = GroupInfo(group="g", lead="a", members=("a", "b"), mains={"a": "g.a", "b": "g.b"},
+                     ignore_nonlead_status=False, retries={"b": 1})
+    ti = RetryingPeerTI()
+    runs = []
+
+    def work() -> str:
+        runs.append(1)
+        ti.worker_try = 2  # the worker failed and its second try began meanwhile
+        return "done"
+
+    assert MemberRun(info, {"ti": ti}).run(work) == "done"
+    assert len(runs) == 2, "the lead succeeded without the restart its peer's retry asks for"
+    assert ti.pushed[XCOM_MEMBER]["state"] == "succeeded"
+    assert ti.pushed[XCOM_MEMBER]["attempts"] == 2
