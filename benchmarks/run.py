@@ -35,14 +35,15 @@ SUITES = {
                                                      "prefect_cli_trivial",
                                                      "prefect_native_lead_stop",
                                                      "prefect_native_overhead_1000"]),
-    "stack": (".venv-airflow", "stack_bench.py", ["stack_faults", "stack_load_10x10"]),
+    "stack": (".venv-airflow", "stack_bench.py", ["stack_faults", "stack_load_10x10",
+                                                 "stack_load_10x10_setups"]),
 }
 ORDER = ["airflow_parse_5000", "airflow_parse_vs_join", "airflow_barrier_spread_20",
          "airflow_lead_stop", "airflow_native_lead_stop", "airflow_api_load_20",
          "airflow_api_load_40", "prefect_overhead_1000", "prefect_barrier_spread",
          "prefect_cli_trivial", "prefect_native_lead_stop", "prefect_native_overhead_1000",
          "local_barrier_spread", "core_status_events", "core_validate_10k", "stack_faults",
-         "stack_load_10x10"]
+         "stack_load_10x10", "stack_load_10x10_setups"]
 
 
 def run_suite(name: str, quick: bool) -> dict[str, dict]:

@@ -4,9 +4,12 @@
   in setup at a barrier, triggerer restarted at a deferred barrier, two runs of one DAG at once,
   a Dask worker process killed), each run once: faults tried, survived (test passed: the outcome
   DESIGN gives, no hang, every record final), and member processes left behind afterwards.
-- ``stack_load_10x10``: 10 groups of 10 members (barrier, lead) at once on Airflow with Celery,
-  against the same 100 commands as a plain DAG without groups: wall time, peak api-server CPU
-  (all its processes) and peak PostgreSQL connections.
+- ``stack_load_10x10``: 10 groups of 10 members (barrier, lead, a setup and a command each) at
+  once on Airflow with Celery, against the same 100 commands as a plain DAG without groups: wall
+  time, peak api-server CPU (all its processes) and peak PostgreSQL connections.
+- ``stack_load_10x10_setups``: the same grouped run against the same work written the native
+  way: 100 members' setup and command as two BashOperators each (``setup >> command``), so both
+  sides run their setups as task instances. Measured in the same run as the row above.
 
 Uses the running stack, or starts one (``scripts/stack up``) and stops it afterwards.
 """
@@ -87,6 +90,18 @@ with DAG("plain_load_{{suffix}}", schedule=None, start_date=datetime(2024, 1, 1)
         BashOperator(task_id=f"t{{{{i}}}}", bash_command="sleep {SLEEP}")
 """
 
+#: The same 100 members' setup and main steps as plain Airflow tasks, one chain per member.
+PLAIN_SETUPS = f"""
+from datetime import datetime
+from airflow.sdk import DAG
+from airflow.providers.standard.operators.bash import BashOperator
+
+with DAG("plain_setups_{{suffix}}", schedule=None, start_date=datetime(2024, 1, 1)) as dag:
+    for i in range(100):
+        BashOperator(task_id=f"s{{{{i}}}}", bash_command="true") >> BashOperator(
+            task_id=f"t{{{{i}}}}", bash_command="sleep {SLEEP}")
+"""
+
 
 class Sampler(threading.Thread):
     """Peak CPU (percent of one core) of the api-server's processes and peak DB connections."""
@@ -141,11 +156,13 @@ def load() -> None:
     client = airflow.client()
     suffix = uuid.uuid4().hex[:6]
     (airflow.dags_folder / f"plain_load_{suffix}.py").write_text(PLAIN.format(suffix=suffix))
+    (airflow.dags_folder / f"plain_setups_{suffix}.py").write_text(
+        PLAIN_SETUPS.format(suffix=suffix))
     workflow = load_workflow(GROUPED)
     dag_id = f"grouped_load_{suffix}"
     runner.write_dag(airflow, workflow, dag_id, [])
     results = {}
-    for name in (f"plain_load_{suffix}", dag_id):
+    for name in (f"plain_load_{suffix}", f"plain_setups_{suffix}", dag_id):
         client.wait_for_dag(name, timeout=600)
         sampler = Sampler(state)
         sampler.start()
@@ -161,12 +178,18 @@ def load() -> None:
     report = runner.read_report(client, workflow, dag_id, "load", [])
     ok = sum(1 for g in report.groups.values() if g.state.value == "succeeded")
     plain, grouped = results[f"plain_load_{suffix}"], results[dag_id]
+    setups = results[f"plain_setups_{suffix}"]
     emit("stack_load_10x10", groupplug=grouped[0], native=plain[0], unit="s",
          target="ratio <= 1.5", met=grouped[0] / plain[0] <= 1.5 and ok == 10,
          detail=f"10 groups x 10 members ({ok}/10 groups succeeded) vs 100 plain tasks "
                 f"({plain[3]}), sleep {SLEEP} each, 2 Celery workers x 8 slots; peak "
                 f"api-server CPU {grouped[1]:.0f}% vs {plain[1]:.0f}% of a core; peak "
                 f"PostgreSQL connections {grouped[2]} vs {plain[2]}")
+    emit("stack_load_10x10_setups", groupplug=grouped[0], native=setups[0], unit="s",
+         target="ratio <= 1.5", met=grouped[0] / setups[0] <= 1.5 and ok == 10,
+         detail=f"the grouped run above vs 100 setup >> command BashOperator pairs "
+                f"({setups[3]}, 200 task instances against the groups' 220); peak api-server "
+                f"CPU {setups[1]:.0f}%, PostgreSQL connections {setups[2]}")
 
 
 def main() -> int:
