@@ -28,6 +28,7 @@ from groupplug.states import MemberState
 
 from . import naming
 from ._compat import AirflowFailException, AirflowSkipException, TaskDeferred
+from .reform import reform_barrier
 from .stopper import GroupStop, Stopper
 from .watch import FINAL_TI, GroupInfo, GroupWatch, Verdict, as_record, base_name, member_key
 
@@ -78,6 +79,20 @@ class GroupReader:
             actions = self.watch.update(states, self._record_of, self._barrier_record, tries)
             return self.watch.verdict(self.key, actions)
 
+    def poll_quietly(self) -> Verdict | None:
+        """:meth:`poll`, with a failed read (the API server busy or restarting) logged and
+        taken as "nothing new": the next read decides."""
+        try:
+            return self.poll()
+        except Exception:  # noqa: BLE001 - one failed read must not end the member
+            log.warning("groupplug: %s: reading group %s failed; reading again", self.key,
+                        self.info.group, exc_info=True)
+            return None
+
+    def states(self, ids: list[str]) -> dict[str, Any]:
+        """The states of ``ids`` in this run (one call)."""
+        return read_states(self.ti, ids)
+
     def _tries(self) -> dict[str, int]:
         found = {}
         for name, tid in self._try_ids.items():
@@ -111,11 +126,7 @@ class _Watcher(threading.Thread):
 
     def run(self) -> None:
         while not self._done.wait(self.interval):
-            try:
-                verdict = self.reader.poll()
-            except Exception:  # noqa: BLE001 - one failed read must not end the watch
-                log.exception("groupplug: reading the group's states failed; retrying")
-                continue
+            verdict = self.reader.poll_quietly()
             if verdict is not None and not self._done.is_set():
                 self.verdict = verdict
                 self.stopper.stop()
@@ -177,6 +188,11 @@ class MemberRun:
                 verdict = gang_rendezvous(self)
                 if verdict is not None:
                     return self.end(verdict)
+            # A retry's new try, or a first try that begins after a peer's retry, starts with
+            # the others at the re-formed barrier of that epoch.
+            verdict = reform_barrier(self, POLL_INTERVAL)
+            if verdict is not None:
+                return self.end(verdict)
         while True:
             if new_run:
                 self.record["runs"] += 1
@@ -185,6 +201,9 @@ class MemberRun:
             outcome = self._attempt(work)
             if isinstance(outcome, Verdict) and outcome.kind == "restart":
                 log.warning("groupplug: %s restarts: %s", self.key, outcome.reason)
+                verdict = reform_barrier(self, POLL_INTERVAL)
+                if verdict is not None:
+                    return self.end(verdict)
                 self.reader.restarted()
                 self.record["started_at"] = None
                 continue
@@ -352,6 +371,9 @@ def resume_member(
     if kind == "stop":
         return run.end(Verdict("stop", MemberState(event["state"]), event["reason"]))
     if kind == "restart":
+        verdict = reform_barrier(run, POLL_INTERVAL)
+        if verdict is not None:
+            return run.end(verdict)
         run.reader.restarted()
         return run.run(lambda: type(task).execute(task, context), check_first=False)
     payload = event.get("payload") if kind == "inner" else event

@@ -27,6 +27,7 @@ XCOM_BARRIER = "groupplug_barrier"
 XCOM_STATUS = "groupplug_status"
 XCOM_TRY = "groupplug_try"
 XCOM_GANG = "groupplug_gang_arrived"
+XCOM_ARRIVED = "groupplug_arrived"  # a member's arrival at a re-formed barrier (epoch >= 1)
 
 
 def _join(prefix: str, name: str) -> str:

@@ -193,7 +193,8 @@ def _wire(made: _Context, group: Group, path: str, prefix: str,
         setups={n: naming.setup_id(prefix, n) for n, has in with_setup.items() if has},
         barrier=barrier_task, mapped=tuple(n for n, op in ops.items() if is_mapped(op)),
         ignore_nonlead_status=group.ignore_nonlead_status, barrier_on=barrier, gang=is_gang,
-        retries={n: int(operator_retries(op)) for n, op in ops.items()})
+        retries={n: int(operator_retries(op)) for n, op in ops.items()},
+        barrier_timeout=group.barrier_timeout)
     if lead in info.mapped:
         raise GroupplugValueError([Problem(
             f"group({group.name!r}).lead", f"{lead!r} is a mapped task (.expand()): its "

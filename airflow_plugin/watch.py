@@ -11,7 +11,8 @@ How states map to events (per member; a mapped task's instances are members ``na
 - setup task running -> ``SETUP_STARTED``; success -> ``ARRIVED``; failed -> ``FAILED``
   ("setup failed"); upstream_failed/skipped -> ``UPSTREAM_FAILED``/``SKIPPED``
 - main task running or deferred -> ``STARTED``; back to a waiting state after running (a retry:
-  up_for_retry, restarting, scheduled, queued) -> ``RETRYING``; final -> the finishing event
+  up_for_retry, restarting, scheduled, queued) -> ``RETRYING``; final -> the finishing event.
+  Deferred or up_for_reschedule -> scheduled/queued is the same run resuming, not a retry.
 - the barrier task failed with a timeout (its XCom says so) -> ``GroupEngine.barrier_timed_out``
 
 Pure: no Airflow import, so the rules of the mapping are unit-tested without a scheduler.
@@ -37,6 +38,9 @@ FINAL_TI = {
     "removed": EventKind.SKIPPED,
 }
 TIMED_OUT = "timed_out"
+#: Waiting states a task passes through between two parts of one run (its trigger fired, its
+#: reschedule came), which after these states are no retry.
+RESUMING_FROM = frozenset({"deferred", "up_for_reschedule"})
 
 
 @dataclass(frozen=True)
@@ -58,6 +62,7 @@ class GroupInfo:
     barrier_on: bool = False
     gang: bool = False
     retries: Mapping[str, int] = field(default_factory=dict)
+    barrier_timeout: float | None = None  # seconds, for every epoch's barrier
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -210,6 +215,13 @@ class GroupWatch:
         a member that started after a retry that restarts it counts that attempt too."""
         return max((t for k, t in self.tries.items() if k != key), default=1)
 
+    def epoch(self) -> int:
+        """The barrier epoch the group is in, from the tries seen: every retry that restarts
+        the others began one (the lead's with ``ignore_nonlead_status``, anyone's without)."""
+        if self.info.ignore_nonlead_status:
+            return self.tries.get(self.info.lead, 1) - 1
+        return sum(t - 1 for t in self.tries.values())
+
     def restarted(self, key: str) -> None:
         """``key`` began its main work again (after a RESTART action)."""
         event = Event(EventKind.STARTED, key)
@@ -273,6 +285,8 @@ class GroupWatch:
         before = self._seen.get((key, "main"))
         if state == before:
             return
+        if before in RESUMING_FROM and state in ("scheduled", "queued"):
+            return  # a deferral or reschedule resuming: the same run goes on, not a retry
         self._seen[(key, "main")] = state
         if state in RUNNING_TI and before not in RUNNING_TI:
             early.append(Event(EventKind.STARTED, key))

@@ -49,6 +49,21 @@ def test_nonlead_failure_ignored_unless_strict_and_the_cause_comes_first():
     assert verdict.reason == "task w1 failed"
 
 
+def test_a_deferred_lead_resuming_is_no_retry():
+    """Deferred -> scheduled -> queued -> running is one run resuming after its trigger fired:
+    read as a retry it restarted every other member (and counted a barrier epoch no one
+    arrives at)."""
+    watch = GroupWatch(INFO)
+    watch.update({"g.lead": "running", "g.w1": "running"})
+    for state in ("deferred", "scheduled", "queued", "running", "up_for_reschedule", "scheduled",
+                  "running"):
+        assert watch.verdict("w1", watch.update({"g.lead": state, "g.w1": "running"})) is None
+    assert watch.epoch() == 0
+    actions = watch.update({"g.lead": "up_for_retry", "g.w1": "running"})
+    assert watch.verdict("w1", actions).kind == "restart"
+    assert watch.epoch() == 1
+
+
 def test_lead_retry_restarts_others_once_seen_leaving_running():
     watch = GroupWatch(INFO)
     watch.update({"g.lead": "running", "g.w1": "running"})

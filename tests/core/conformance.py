@@ -44,6 +44,9 @@ class Scenario:
     #: ``(before, after)`` member keys: ``after`` started its main work once ``before`` finished
     #: (what task inputs promise), read from the report's timestamps, not from durations.
     order: tuple[tuple[str, str], ...] = ()
+    #: ``(retrier, restarted)`` member keys: ``restarted`` began its last attempt together with
+    #: ``retrier``'s new try, at the re-formed barrier (DESIGN section 3), not at once.
+    reform: tuple[tuple[str, str], ...] = ()
 
     def spec_yaml(self, tmp_dir: str) -> str:
         return textwrap.dedent(self.yaml).replace("{tmp}", str(tmp_dir))
@@ -88,6 +91,8 @@ class Scenario:
             problems.extend(_check_barrier(report, path, together=False))
         for before, after in self.order:
             problems.extend(_check_order(report, before, after))
+        for retrier, restarted in self.reform:
+            problems.extend(_check_reform(report, retrier, restarted))
         return problems
 
 
@@ -112,6 +117,26 @@ def _check_order(report: RunReport, before: str, after: str) -> list[str]:
         return [f"order {before} -> {after}: missing finished_at/started_at"]
     if began + CLOCK_SLACK < ended:
         return [f"member {after} started {ended - began:.3f}s before its input {before} finished"]
+    return []
+
+
+#: The retrying member's ``retryDelay`` in the re-form scenarios: a member restarted at once
+#: (no re-formed barrier) begins at least this long before the retrier's new try.
+REFORM_DELAY = 6
+#: How much earlier than the retrier's new try a restarted member may begin: the retrier's own
+#: read of the re-formed barrier (one poll, seconds under load) comes between its arrival and its
+#: start; half the retry delay keeps a barrier that did not re-form (a gap of 6 s+) failing.
+REFORM_SLACK = REFORM_DELAY / 2
+
+
+def _check_reform(report: RunReport, retrier: str, restarted: str) -> list[str]:
+    first, then = _member(report, retrier), _member(report, restarted)
+    began, other = (first.started_at if first else None), (then.started_at if then else None)
+    if began is None or other is None:
+        return [f"re-form {retrier} -> {restarted}: missing started_at"]
+    if other + REFORM_SLACK < began:
+        return [f"member {restarted} began its last attempt {began - other:.3f}s before "
+                f"{retrier}'s new try (the barrier did not re-form after the restart)"]
     return []
 
 
@@ -236,6 +261,7 @@ SCENARIOS: list[Scenario] = [
               - name: lead
                 lead: true
                 retries: 1
+                retryDelay: {REFORM_DELAY}
                 command: "{fail_once('lead', then='sleep 2', delay=5)}"
               - {{name: worker, command: "{LONG}"}}
             """),
@@ -244,6 +270,7 @@ SCENARIOS: list[Scenario] = [
         members={"train:lead": "succeeded", "train:worker": "succeeded"},
         attempts={"train:lead": 2, "train:worker": 2},
         barrier=("train",),
+        reform=(("train:lead", "train:worker"),),
     ),
     Scenario(
         id="nonlead-retry-alone",
@@ -271,12 +298,14 @@ SCENARIOS: list[Scenario] = [
               - {{name: lead, lead: true, command: "sleep 8"}}
               - name: worker
                 retries: 1
+                retryDelay: {REFORM_DELAY}
                 command: "{fail_once('worker', then=LONG, delay=4)}"
             """),
         state="succeeded",
         groups={"train": "succeeded"},
         members={"train:lead": "succeeded", "train:worker": "succeeded"},
         attempts={"train:lead": 2, "train:worker": 2},
+        reform=(("train:worker", "train:lead"),),
     ),
     Scenario(
         id="failed-group-fails-downstream",
