@@ -25,7 +25,7 @@ from groupplug.report import GroupReport, MemberReport
 from groupplug.states import GroupState
 from groupplug.status import Action, ActionKind, Event, EventKind, GroupEngine
 
-from .channel import ChannelSpec
+from .channel import ChannelSpec, delete_messages
 from .member_run import commands_box, events_box
 from .native_member import NativeSpec
 
@@ -161,6 +161,7 @@ class LiveGroup:
                 time.sleep(0.1)
 
     def _step(self, wait: float) -> None:
+        self.channel.beat()
         boxes = [events_box(i) for i in range(len(self.names))]
         if not boxes:
             time.sleep(wait)
@@ -244,7 +245,7 @@ class LiveGroup:
         self._stop.set()
         self._thread.join(timeout=5)
         if self.spec.kind == "variables":
-            self.channel.delete_all()  # type: ignore[attr-defined]
+            delete_messages(self.channel, self.path)
         self.channel.close()
         now = time.time()
         for member in self.report.members.values():

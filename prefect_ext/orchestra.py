@@ -20,7 +20,7 @@ from groupplug.spec import Group, Task
 from groupplug.states import MemberState
 from groupplug.status import Action, ActionKind, Event, EventKind, GroupEngine
 
-from .channel import BROADCAST, ChannelSpec, channel_kind
+from .channel import BROADCAST, ChannelSpec, channel_kind, delete_messages
 from .directives import task_options
 from .member_run import MemberContext, MemberRun, commands_box, events_box
 
@@ -61,6 +61,7 @@ class _Orchestra:
         try:
             self._submit_ready()
             while not self.engine.finished:
+                self.channel.beat()
                 for box, message in self.channel.read(list(self.by_box), self.cursor, 0.1):
                     self._event(self.by_box[box], message)
                 interrupted = interrupts.requested()
@@ -72,7 +73,7 @@ class _Orchestra:
             self._wait_members()
         finally:
             if self.spec.kind == "variables":
-                self.channel.delete_all()  # type: ignore[attr-defined]
+                delete_messages(self.channel, self.path)
             self.channel.close()
 
     def _submit_ready(self) -> None:
