@@ -57,7 +57,8 @@ def _group_lines(group: Group, indent: str) -> list[str]:
     for task in group.tasks:
         override = f"task_id={task.name!r}"
         if task.retries:
-            override += f", retries={task.retries}, retry_delay=timedelta(0)"
+            override += (f", retries={task.retries}, "
+                         f"retry_delay=timedelta(seconds={task.retry_delay:g})")
         lines.append(f"{indent}    work.override({override})({task.command!r})")
     for child in group.children:
         lines += _group_lines(child, indent + "    ")
