@@ -626,6 +626,60 @@ BARRIER_UNDER_LOAD = replace(
 )
 
 
+#: no-barrier-starts-at-once as a loaded cluster can run it: the lead's setup (8 s) ends only
+#: once w1's main work has begun (or fails after 120 s), so w1 starting before the lead's setup
+#: ended is what a missing barrier allows, not a race against how fast a busy worker starts w1's
+#: two task processes (the Python variant on the Celery stack lost that race once).
+_W1_STARTED = "for i in $(seq 600); do [ -e {tmp}/w1.started ] && exit 0; sleep 0.2; done; exit 1"
+NO_BARRIER_UNDER_LOAD = replace(
+    next(s for s in SCENARIOS if s.id == "no-barrier-starts-at-once"),
+    yaml=_wf(f"""
+        - name: train
+          barrier: false
+          tasks:
+          - {{name: lead, lead: true, setup: "{_W1_STARTED}", command: "sleep 1"}}
+          - {{name: w1, setup: "sleep 0", command: "touch {{tmp}}/w1.started; sleep 1"}}
+        """),
+)
+
+
+#: barrier-timeout-from-first-arrival with room for setups that start seconds apart on busy
+#: workers (the stack once started w2's setup more than 6 s after the lead's): the last arrival
+#: comes 6 s after the first, and the timeout (20 s from the first) leaves 14 s, not 4 s; from
+#: the barrier's start it would still expire before anyone arrived (24 s).
+TIMEOUT_UNDER_LOAD = replace(
+    next(s for s in SCENARIOS if s.id == "barrier-timeout-from-first-arrival"),
+    yaml=_wf("""
+        - name: train
+          barrierTimeout: 20
+          tasks:
+          - {name: lead, lead: true, setup: "sleep 24", command: "sleep 1"}
+          - {name: w1, setup: "sleep 24", command: "sleep 1"}
+          - {name: w2, setup: "sleep 30", command: "sleep 1"}
+        """),
+)
+
+
+#: nonlead-fails-ignored where a busy worker starts the failing member late: the lead (3 s) once
+#: ended first on the stack, so the worker never ran and was stopped ("lead finished"). Here the
+#: lead ends only once the worker's command has run, so its own failure is what is measured.
+_WORKER_RAN = ("for i in $(seq 600); do [ -e {tmp}/worker.ran ] && sleep 1 && exit 0; "
+               "sleep 0.2; done; exit 1")
+NONLEAD_FAILS_UNDER_LOAD = replace(
+    next(s for s in SCENARIOS if s.id == "nonlead-fails-ignored"),
+    yaml=_wf(f"""
+        - name: train
+          tasks:
+          - {{name: lead, lead: true, command: "{_WORKER_RAN}"}}
+          - {{name: worker, command: "touch {{tmp}}/worker.ran; exit 1"}}
+          - {{name: other, command: "sleep 1"}}
+        """),
+)
+
+
 def under_load(scenarios: list[Scenario]) -> list[Scenario]:
-    """``scenarios`` with the barrier scenario replaced by :data:`BARRIER_UNDER_LOAD`."""
-    return [BARRIER_UNDER_LOAD if s.id == BARRIER_UNDER_LOAD.id else s for s in scenarios]
+    """``scenarios`` with the timing-sensitive barrier scenarios replaced by their variants
+    for loaded clusters (the ``*_UNDER_LOAD`` scenarios above)."""
+    variants = {v.id: v for v in (BARRIER_UNDER_LOAD, NO_BARRIER_UNDER_LOAD, TIMEOUT_UNDER_LOAD,
+                                  NONLEAD_FAILS_UNDER_LOAD)}
+    return [variants.get(s.id, s) for s in scenarios]

@@ -1,7 +1,7 @@
 """Prefect on the stack: the PostgreSQL-backed server, groups on the Dask cluster (a scheduler
-and two worker processes under nannies). Conformance for a subset of the core table with every
-member's command a descendant of a Dask worker process, then a Dask worker process killed while
-its member runs."""
+and two worker processes under nannies). Conformance for the whole core shell table through the
+CLI, every member's command a descendant of a Dask worker process, then a Dask worker process
+killed while its member runs."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ import contextlib
 import json
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -19,14 +21,21 @@ pytest.importorskip("prefect")
 
 from groupplug.loader import load_workflow  # noqa: E402
 from groupplug.prefect import runner  # noqa: E402
+from groupplug.report import RunReport  # noqa: E402
 from groupplug.service_procs import alive  # noqa: E402
-from tests.core.conformance import SCENARIOS, under_load  # noqa: E402
+from tests.core.conformance import (  # noqa: E402
+    INPUT_SCENARIOS,
+    OSMO_SCENARIOS,
+    SCENARIOS,
+    under_load,
+)
 
 pytestmark = pytest.mark.slow
-#: Four of the table (30-45 s each here on Dask and PostgreSQL): a lead's failure stopping the
-#: group, a retry restarting it, the barrier, and a nested roll-up.
-SUBSET = ("lead-fails-stops-others", "lead-retry-restarts-others", "barrier-releases-together",
-          "nested-rollup")
+#: The whole shell table, each scenario a ``groupplug run --engine prefect --stack --json`` as a
+#: user types it, PARALLEL at a time: their members share the Dask workers' 16 slots.
+TABLE = under_load(SCENARIOS + INPUT_SCENARIOS + OSMO_SCENARIOS)
+PARALLEL = 3
+GROUPPLUG = Path(sys.executable).with_name("groupplug")
 
 
 def _parent(pid: int) -> int:
@@ -48,12 +57,42 @@ def nannies(stack) -> set[int]:
     return {pid for name, pid in stack.state["pids"].items() if name.startswith("dask-worker")}
 
 
-@pytest.mark.parametrize("scenario", under_load([s for s in SCENARIOS if s.id in SUBSET]),
-                         ids=lambda s: s.id)
-def test_conformance_on_dask_and_postgres(stack, scenario, tmp_path):
-    report = runner.run_workflow(load_workflow(scenario.spec_yaml(str(tmp_path))), [],
-                                 {"stack": True})
-    assert scenario.check(report) == [], json.dumps(report.to_json())
+def test_conformance_table_on_dask_and_postgres(stack, tmp_path):
+    env = {**os.environ, "GROUPPLUG_STACK_DIR": str(stack.dir)}
+    pending, running, problems = list(TABLE), {}, {}
+    while pending or running:
+        while pending and len(running) < PARALLEL:
+            scenario = pending.pop(0)
+            where = tmp_path / scenario.id
+            where.mkdir()
+            (where / "spec.yaml").write_text(scenario.spec_yaml(str(where)))
+            with (where / "out").open("w") as out, (where / "err").open("w") as err:
+                proc = subprocess.Popen([str(GROUPPLUG), "run", str(where / "spec.yaml"),
+                                         "--engine", "prefect", "--stack", "--json"],
+                                        stdout=out, stderr=err, env=env)
+            running[scenario.id] = (scenario, where, proc, time.monotonic() + 600)
+        for sid, (scenario, where, proc, deadline) in list(running.items()):
+            if proc.poll() is None and time.monotonic() < deadline:
+                continue
+            del running[sid]
+            if proc.poll() is None:
+                proc.kill()
+            problems[sid] = _check_cli_run(scenario, where, proc.wait())
+        time.sleep(0.5)
+    assert {sid: found for sid, found in problems.items() if found} == {}
+
+
+def _check_cli_run(scenario, where: Path, code: int) -> list[str]:
+    """What differs between a finished ``groupplug run --json`` and ``scenario``."""
+    err = (where / "err").read_text()[-3000:]
+    lines = [line for line in (where / "out").read_text().splitlines() if line.startswith("{")]
+    if len(lines) != 1:
+        return [f"exit {code}; {len(lines)} JSON reports, expected 1", err]
+    expected = 0 if scenario.state == "succeeded" else 1
+    found = scenario.check(RunReport.from_json(json.loads(lines[0])))
+    if code != expected:
+        found.append(f"exit {code}, expected {expected}: {err}")
+    return found + [lines[0]] if found else []
 
 
 def in_background(yaml: str) -> tuple[threading.Thread, dict]:
