@@ -371,7 +371,7 @@ def resume_member(
     if kind == "stop":
         return run.end(Verdict("stop", MemberState(event["state"]), event["reason"]))
     if kind == "restart":
-        verdict = reform_barrier(run, POLL_INTERVAL)
+        verdict = reform_barrier(run, POLL_INTERVAL, fresh=True)
         if verdict is not None:
             return run.end(verdict)
         run.reader.restarted()

@@ -49,55 +49,90 @@ def arrival_of(run: MemberRun, key: str) -> tuple[int, float] | None:
     return int(value["epoch"]), float(value["at"])
 
 
-def reform_barrier(run: MemberRun, poll_interval: float) -> Verdict | None:
+def reform_barrier(run: MemberRun, poll_interval: float, *,
+                   fresh: bool = False) -> Verdict | None:
     """Arrive at the current epoch's barrier and wait for the others; None once released.
 
     A ``stop`` verdict (the group ended while waiting) is returned for the caller to end in;
-    a barrier that times out returns a ``stop`` verdict in state failed.
+    a barrier that times out returns a ``stop`` verdict in state failed. ``fresh``: the
+    member's watch has not read the group yet (a task resumed from its trigger), so it reads
+    once to know the epoch.
     """
-    info, watch = run.info, run.reader.watch
-    if not info.barrier_on:
+    if not run.info.barrier_on:
         return None
-    epoch = watch.epoch()
-    if epoch < 1:
-        return None  # the first epoch's barrier is the __barrier__ task, already passed
-    arrived_at = _arrive(run, epoch)
-    seen: dict[str, tuple[int, float]] = {}
-    all_ids = list(info.mains.values())
-    while True:
-        # The group first: a lead that ended while the others waited ends them, never
-        # releases them into work the group no longer runs.
+    if fresh:
         verdict = run.reader.poll_quietly()
         if verdict is not None and verdict.kind == "stop":
             return verdict
-        if verdict is not None and verdict.kind == "restart" and watch.epoch() > epoch:
-            log.warning("groupplug: %s restarts again while waiting: %s", run.key,
-                        verdict.reason)
-            epoch = watch.epoch()
-            arrived_at = _arrive(run, epoch)
-        try:
-            states = run.reader.states(all_ids)
-            for key in _others(run, states):
-                if seen.get(key, (-1, 0.0))[0] < epoch and (found := arrival_of(run, key)):
-                    seen[key] = found
-        except Exception:  # noqa: BLE001 - one failed read must not end the wait
-            log.warning("groupplug: %s: reading group %s's arrivals failed; retrying", run.key,
-                        info.group, exc_info=True)
+    if run.reader.watch.epoch() < 1:
+        return None  # the first epoch's barrier is the __barrier__ task, already passed
+    return _Wait(run).until_released(poll_interval)
+
+
+class _Wait:
+    """One member's wait at the re-formed barrier: its arrival and the others' seen so far."""
+
+    def __init__(self, run: MemberRun):
+        self.run, self.info, self.watch = run, run.info, run.reader.watch
+        self.epoch = self.watch.epoch()
+        self.arrived_at = _arrive(run, self.epoch)
+        self.seen: dict[str, tuple[int, float]] = {}
+
+    def until_released(self, poll_interval: float) -> Verdict | None:
+        while True:
+            verdict = self._group_verdict()
+            if verdict is not None:
+                return verdict
+            try:
+                others = self._read_arrivals()
+            except Exception:  # noqa: BLE001 - one failed read must not end the wait
+                log.warning("groupplug: %s: reading group %s's arrivals failed; retrying",
+                            self.run.key, self.info.group, exc_info=True)
+                time.sleep(poll_interval)
+                continue
+            missing = [k for k in others if self.seen.get(k, (-1, 0.0))[0] < self.epoch]
+            if not missing:
+                log.warning("groupplug: %s: the barrier of group %s re-formed (epoch %d); "
+                            "starting again with %s", self.run.key, self.info.group,
+                            self.epoch, ", ".join(others) or "no one else")
+                return None
+            timed_out = self._timed_out(missing)
+            if timed_out is not None:
+                return timed_out
             time.sleep(poll_interval)
-            continue
-        others = _others(run, states)
-        missing = [k for k in others if seen.get(k, (-1, 0.0))[0] < epoch]
-        if not missing:
-            log.warning("groupplug: %s: the barrier of group %s re-formed (epoch %d); "
-                        "starting again with %s", run.key, info.group, epoch,
-                        ", ".join(others) or "no one else")
+
+    def _group_verdict(self) -> Verdict | None:
+        """The group first: a lead that ended while the others waited ends them, never
+        releases them into work the group no longer runs; a further retry moves the epoch."""
+        verdict = self.run.reader.poll_quietly()
+        if verdict is not None and verdict.kind == "stop":
+            return verdict
+        if verdict is not None and verdict.kind == "restart" and self.watch.epoch() > self.epoch:
+            log.warning("groupplug: %s restarts again while waiting: %s", self.run.key,
+                        verdict.reason)
+            self.epoch = self.watch.epoch()
+            self.arrived_at = _arrive(self.run, self.epoch)
+        return None
+
+    def _read_arrivals(self) -> list[str]:
+        """The unfinished others, with their arrivals of this epoch read into ``seen``."""
+        others = _others(self.run, self.run.reader.states(list(self.info.mains.values())))
+        for key in others:
+            if self.seen.get(key, (-1, 0.0))[0] < self.epoch:
+                found = arrival_of(self.run, key)
+                if found is not None:
+                    self.seen[key] = found
+        return others
+
+    def _timed_out(self, missing: list[str]) -> Verdict | None:
+        """``barrier_timeout`` counted from this epoch's first arrival, as on every engine."""
+        limit = self.info.barrier_timeout
+        arrivals = [at for epoch, at in self.seen.values() if epoch == self.epoch]
+        if limit is None or time.time() - min([self.arrived_at, *arrivals]) < limit:
             return None
-        first = min([arrived_at, *(at for e, at in seen.values() if e == epoch)])
-        if info.barrier_timeout is not None and time.time() - first >= info.barrier_timeout:
-            reason = str(BarrierTimeout(info.group, info.barrier_timeout, missing))
-            log.error("groupplug: %s: %s (epoch %d)", run.key, reason, epoch)
-            return Verdict("stop", MemberState.FAILED, reason)
-        time.sleep(poll_interval)
+        reason = str(BarrierTimeout(self.info.group, limit, missing))
+        log.error("groupplug: %s: %s (epoch %d)", self.run.key, reason, self.epoch)
+        return Verdict("stop", MemberState.FAILED, reason)
 
 
 def _others(run: MemberRun, states: dict[str, Any]) -> list[str]:

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from groupplug.airflow import member_run
-from groupplug.airflow.member_run import MemberRun
+from groupplug.airflow.member_run import MemberRun, resume_member
 from groupplug.airflow.naming import XCOM_ARRIVED, XCOM_MEMBER, XCOM_TRY
 from groupplug.airflow.watch import GroupInfo, GroupWatch
 
@@ -52,6 +52,10 @@ class GroupTI:
 
     def on_kill(self) -> None:
         pass
+
+    def execute(self, context: Any) -> str:  # the member's operator, resumed by its trigger
+        self.executed_at = time.time()
+        return "done"
 
     def fail_lead(self) -> None:
         with self.lock:
@@ -161,3 +165,14 @@ def test_a_member_starting_after_the_retry_arrives_for_that_epoch_first():
     assert MemberRun(LAX, {"ti": ti}).run(lambda: began.append(time.time())) is None
     assert ti.pushed[XCOM_ARRIVED]["epoch"] == 1
     assert ti.lead[XCOM_ARRIVED]["at"] <= began[0]
+
+
+def test_a_member_resumed_by_its_trigger_to_restart_waits_for_the_retry_too():
+    """A deferred member's trigger saw the retry; the task resumes in a new process whose watch
+    has read nothing yet: it reads the group once to know the epoch, then waits like the rest."""
+    ti = GroupTI()
+    ti.lead_state = "up_for_retry"
+    _later(0.5, lambda: ti.lead_new_try(arrive=True))
+    assert resume_member(LAX.to_dict(), {"ti": ti}, {"groupplug": "restart"}) == "done"
+    assert ti.pushed[XCOM_ARRIVED]["epoch"] == 1
+    assert ti.lead[XCOM_ARRIVED]["at"] <= ti.executed_at
