@@ -50,10 +50,12 @@ def _open(g: Group, blocks: dict[str, Any]) -> Any:
     return block
 
 
-def run_native(workflow: Workflow) -> RunReport:
+def run_native(workflow: Workflow, task_runner: Any = None) -> RunReport:
     from prefect import flow
 
-    @flow(name="conformance-native")
+    runner = {"task_runner": task_runner} if task_runner is not None else {}
+
+    @flow(name="conformance-native", **runner)
     def table() -> dict[str, Any]:
         blocks: dict[str, Any] = {}
         reports: dict[str, Any] = {}

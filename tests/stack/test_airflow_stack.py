@@ -95,6 +95,10 @@ workflow:
 """
     workflow, dag_id, (run_id,) = start(airflow, yaml, "killbarrier")
     wait_ti(airflow, dag_id, run_id, "g.__barrier__", {"deferred"})
+    # lead and w1 have arrived: a rehearsal once killed the lead's setup task process with the
+    # worker (it ran "true", but its task had not finished), and the group rightly failed.
+    for name in ("lead", "w1"):
+        wait_ti(airflow, dag_id, run_id, f"g.{name}__setup", {"success"})
     wait_file(tmp_path / "slow-setup")
     slow = wait_ti(airflow, dag_id, run_id, "g.slow__setup", {"running"})
     killed_at = time.time()

@@ -28,7 +28,7 @@ from groupplug import service_procs  # noqa: E402
 from groupplug.airflow.member_run import POLL_INTERVAL  # noqa: E402
 from groupplug.loader import load_workflow  # noqa: E402
 from tests.airflow.test_conformance_python import python_dag  # noqa: E402
-from tests.core.conformance import SCENARIOS, TIMEOUT_UNDER_LOAD  # noqa: E402
+from tests.core.conformance import PYTHON_UNDER_LOAD as PY_TABLE  # noqa: E402
 from tests.stack.airflow_runs import (  # noqa: E402
     finish,
     hostnames,
@@ -39,15 +39,6 @@ from tests.stack.airflow_runs import (  # noqa: E402
 )
 
 pytestmark = pytest.mark.slow
-# The Python-member table but the three scenarios whose timing a loaded Celery worker decides:
-# barrier-releases-together (its 1 s lead can end before the others' task processes started,
-# which then rightly never start), no-barrier-starts-at-once (w1's two task starts can take
-# longer than the lead's 8 s setup) and nonlead-fails-ignored (the failing member can start after
-# its 3 s lead ended). The shell table runs their under-load variants: their marker-file waits
-# have no Python form here. barrier-timeout-from-first-arrival runs with the wider margins.
-PY_LEFT_OUT = ("barrier-releases-together", "no-barrier-starts-at-once", "nonlead-fails-ignored")
-PY_TABLE = [TIMEOUT_UNDER_LOAD if s.id == TIMEOUT_UNDER_LOAD.id else s
-            for s in SCENARIOS if s.id not in PY_LEFT_OUT]
 PY_BATCH = 8
 FREEZE_SECONDS = 10
 AFTER_FREEZE_POLLS = 5

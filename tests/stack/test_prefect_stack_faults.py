@@ -239,3 +239,26 @@ workflow:
     assert report["state"] == "failed" and "has not answered" in report["error"], report
     left = [name for name, pid in pids.items() if alive(pid)]
     assert left == [], f"member commands outlived the run: {left}"
+
+
+def test_python_member_table_on_dask_and_postgres(stack, api, tmp_path_factory):
+    """The Python-member table (``with group(...)`` blocks of ``@task`` functions, as in
+    ``tests/prefect/test_conformance_native.py``) on the stack's Dask worker processes against
+    the PostgreSQL-backed server: the same scenarios as on the Celery workers."""
+    import cloudpickle
+    from prefect_dask import DaskTaskRunner
+
+    from groupplug.loader import load_workflow
+    from tests.core import conformance
+    from tests.prefect import test_conformance_native as native
+
+    for module in (conformance, native):  # the workers cannot import the tests package
+        cloudpickle.register_pickle_by_value(module)
+    problems = {}
+    for scenario in conformance.PYTHON_UNDER_LOAD:
+        workflow = load_workflow(scenario.spec_yaml(str(tmp_path_factory.mktemp(scenario.id))))
+        report = native.run_native(workflow, DaskTaskRunner(address=stack.dask_address()))
+        found = scenario.check(report)
+        if found:
+            problems[scenario.id] = found + [json.dumps(report.to_json())]
+    assert problems == {}
