@@ -47,6 +47,13 @@ ORPHAN_ENV = "GROUPPLUG_PREFECT_ORPHAN_SECONDS"
 log = logging.getLogger(__name__)
 
 
+def orphan_limit() -> float:
+    """``GROUPPLUG_PREFECT_ORPHAN_SECONDS``, else the down limit + 30 s: longer than any
+    server outage the owner itself rides out, so a live owner is never taken for gone."""
+    down = float(os.environ.get(DOWN_ENV, DOWN_SECONDS))
+    return float(os.environ.get(ORPHAN_ENV, down + 30))
+
+
 class ChannelLost(EngineFailed):
     """The Prefect server holding a group's messages has not answered for too long."""
 
@@ -77,19 +84,12 @@ class ChannelSpec:
     key: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     #: Seconds without the owner's beat after which a member gives up on its group. Set where
     #: the run starts (its environment), so members on other machines need no setting.
-    orphan_seconds: float = field(default_factory=lambda: orphan_limit())
+    orphan_seconds: float = field(default_factory=orphan_limit)
 
     def open(self) -> Channel:
         if self.kind == "memory":
             return InMemoryChannel.registry(self.key)
         return VariablesChannel(self.key, self.orphan_seconds)
-
-
-def orphan_limit() -> float:
-    """``GROUPPLUG_PREFECT_ORPHAN_SECONDS``, else the down limit + 30 s: longer than any
-    server outage the owner itself rides out, so a live owner is never taken for gone."""
-    down = float(os.environ.get(DOWN_ENV, DOWN_SECONDS))
-    return float(os.environ.get(ORPHAN_ENV, down + 30))
 
 
 def channel_kind(runner: Any, requested: str | None) -> str:
@@ -174,11 +174,11 @@ class VariablesChannel:
 
     POLL = 0.05
 
-    def __init__(self, key: str, orphan_seconds: float | None = None):
+    def __init__(self, key: str, orphan_seconds: float):
         from prefect.client.orchestration import get_client
 
         self.key = key
-        self.orphan_seconds = orphan_limit() if orphan_seconds is None else orphan_seconds
+        self.orphan_seconds = orphan_seconds
         self._client = get_client(sync_client=True)
         self._client.__enter__()
         self._sent: dict[str, int] = {}
