@@ -38,8 +38,8 @@ FINAL_TI = {
     "removed": EventKind.SKIPPED,
 }
 TIMED_OUT = "timed_out"
-#: Waiting states a task passes through between two parts of one run (its trigger fired, its
-#: reschedule came), which after these states are no retry.
+#: States after which scheduled/queued is one run resuming (its trigger fired, its reschedule
+#: came), not a retry.
 RESUMING_FROM = frozenset({"deferred", "up_for_reschedule"})
 
 
