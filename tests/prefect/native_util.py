@@ -1,8 +1,27 @@
-"""Helpers for native-member tests: what the Prefect API holds about a group's runs."""
+"""Helpers for Prefect tests: what the Prefect API holds about a group's runs, and the member
+processes a run started."""
 
 from __future__ import annotations
 
+import subprocess
+import time
+from pathlib import Path
 from typing import Any
+
+
+def member_pids(pids: dict[str, int], where: Path, names: tuple[str, ...],
+                proc: subprocess.Popen, log: Path, timeout: float) -> None:
+    """Fill ``pids`` with the pids members write to ``where/<name>`` (``echo $$ > ...``),
+    waiting while ``proc`` (the run) still runs; fails with the tail of ``log`` otherwise.
+    Filled as they appear, so a caller's cleanup kills those found before a failure."""
+    deadline = time.monotonic() + timeout
+    while len(pids) < len(names):
+        for name in names:
+            marker = where / name
+            if name not in pids and marker.exists() and marker.read_text().strip():
+                pids[name] = int(marker.read_text())
+        assert proc.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
+        time.sleep(0.2)
 
 
 def runs_tagged(tag: str) -> tuple[list[Any], list[Any]]:

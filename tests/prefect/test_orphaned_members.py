@@ -17,6 +17,9 @@ import time
 
 import pytest
 
+from groupplug.service_procs import alive
+from tests.prefect.native_util import member_pids
+
 pytestmark = pytest.mark.slow
 
 RUN = """
@@ -29,14 +32,6 @@ workflow = load_workflow(open(sys.argv[1]).read())
 _run(workflow, [], {"server": "current", "channel": "variables",
                     "task_runner": lambda members: DaskTaskRunner(address=sys.argv[2])})
 """
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 def test_members_stop_once_their_groups_run_is_gone(tmp_path, dask_cluster, prefect_server):
@@ -60,15 +55,7 @@ workflow:
                             stderr=subprocess.STDOUT, cwd=os.getcwd())
     pids: dict[str, int] = {}
     try:
-        deadline = time.monotonic() + 120
-        while len(pids) < 2:
-            for name in ("lead", "w1"):
-                marker = tmp_path / name
-                if name not in pids and marker.exists() and marker.read_text().strip():
-                    pids[name] = int(marker.read_text())
-            assert proc.poll() is None and time.monotonic() < deadline, \
-                (tmp_path / "run.log").read_text()[-3000:]
-            time.sleep(0.2)
+        member_pids(pids, tmp_path, ("lead", "w1"), proc, tmp_path / "run.log", timeout=120)
         proc.send_signal(signal.SIGKILL)  # the run's process dies; its Dask members do not
         proc.wait(10)
         killed = time.monotonic()

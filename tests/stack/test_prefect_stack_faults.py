@@ -21,6 +21,7 @@ pytest.importorskip("prefect_dask")
 
 from groupplug.prefect.runner import run_records  # noqa: E402
 from groupplug.service_procs import alive  # noqa: E402
+from tests.prefect.native_util import member_pids  # noqa: E402
 from tests.stack.test_prefect_stack import in_background, pid_from  # noqa: E402
 
 pytestmark = pytest.mark.slow
@@ -200,15 +201,7 @@ workflow:
     pids: dict[str, int] = {}
     took: dict[str, float] = {}
     try:
-        deadline = time.monotonic() + 300
-        while len(pids) < 2:
-            for name in ("lead", "w1"):
-                marker = tmp_path / name
-                if name not in pids and marker.exists() and marker.read_text().strip():
-                    pids[name] = int(marker.read_text())
-            assert proc.poll() is None and time.monotonic() < deadline, \
-                (tmp_path / "err").read_text()[-3000:]
-            time.sleep(0.2)
+        member_pids(pids, tmp_path, ("lead", "w1"), proc, tmp_path / "err", timeout=300)
 
         def while_down() -> None:  # nobody restarts the server before the run has ended
             killed = time.monotonic()
