@@ -607,6 +607,12 @@ def osmo_variant(scenario: Scenario) -> Scenario:
 
 OSMO_SCENARIOS = [osmo_variant(s) for s in SCENARIOS + INPUT_SCENARIOS if "inputs:" in s.yaml]
 
+def _under_load(scenario_id: str, yaml: str) -> Scenario:
+    """Scenario ``scenario_id`` with the same expectations and a workflow a loaded cluster runs
+    without racing its task-start lag."""
+    return replace(next(s for s in SCENARIOS if s.id == scenario_id), yaml=yaml)
+
+
 #: barrier-releases-together as a loaded cluster can run it. There the lead's 1 s of main work can
 #: end before a busy worker has even started its peers' task processes, which then rightly never
 #: start (a finished group starts nobody), leaving no start time to compare. Here the lead ends
@@ -614,9 +620,8 @@ OSMO_SCENARIOS = [osmo_variant(s) for s in SCENARIOS + INPUT_SCENARIOS if "input
 #: is measured and no timing decides the result.
 _PEERS_STARTED = ("for i in $(seq 600); do [ -e {tmp}/w1.started ] && [ -e {tmp}/w2.started ]"
                   " && exit 0; sleep 0.2; done; exit 1")
-BARRIER_UNDER_LOAD = replace(
-    next(s for s in SCENARIOS if s.id == "barrier-releases-together"),
-    yaml=_wf(f"""
+BARRIER_UNDER_LOAD = _under_load("barrier-releases-together",
+    _wf(f"""
         - name: train
           tasks:
           - {{name: lead, lead: true, setup: "sleep 0", command: "{_PEERS_STARTED}"}}
@@ -631,9 +636,8 @@ BARRIER_UNDER_LOAD = replace(
 #: ended is what a missing barrier allows, not a race against how fast a busy worker starts w1's
 #: two task processes (the Python variant on the Celery stack lost that race once).
 _W1_STARTED = "for i in $(seq 600); do [ -e {tmp}/w1.started ] && exit 0; sleep 0.2; done; exit 1"
-NO_BARRIER_UNDER_LOAD = replace(
-    next(s for s in SCENARIOS if s.id == "no-barrier-starts-at-once"),
-    yaml=_wf(f"""
+NO_BARRIER_UNDER_LOAD = _under_load("no-barrier-starts-at-once",
+    _wf(f"""
         - name: train
           barrier: false
           tasks:
@@ -647,9 +651,8 @@ NO_BARRIER_UNDER_LOAD = replace(
 #: workers (the stack once started w2's setup more than 6 s after the lead's): the last arrival
 #: comes 6 s after the first, and the timeout (20 s from the first) leaves 14 s, not 4 s; from
 #: the barrier's start it would still expire before anyone arrived (24 s).
-TIMEOUT_UNDER_LOAD = replace(
-    next(s for s in SCENARIOS if s.id == "barrier-timeout-from-first-arrival"),
-    yaml=_wf("""
+TIMEOUT_UNDER_LOAD = _under_load("barrier-timeout-from-first-arrival",
+    _wf("""
         - name: train
           barrierTimeout: 20
           tasks:
@@ -665,9 +668,8 @@ TIMEOUT_UNDER_LOAD = replace(
 #: lead ends only once the worker's command has run, so its own failure is what is measured.
 _WORKER_RAN = ("for i in $(seq 600); do [ -e {tmp}/worker.ran ] && sleep 1 && exit 0; "
                "sleep 0.2; done; exit 1")
-NONLEAD_FAILS_UNDER_LOAD = replace(
-    next(s for s in SCENARIOS if s.id == "nonlead-fails-ignored"),
-    yaml=_wf(f"""
+NONLEAD_FAILS_UNDER_LOAD = _under_load("nonlead-fails-ignored",
+    _wf(f"""
         - name: train
           tasks:
           - {{name: lead, lead: true, command: "{_WORKER_RAN}"}}
