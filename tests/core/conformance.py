@@ -464,6 +464,10 @@ BARRIER_SCENARIOS = [s for s in SCENARIOS if s.rule.startswith("4")]
 
 _FAIL_ONCE = re.compile(r"^if \[ -f (?P<m>\S+) \]; then (?P<then>.+); else touch (?P=m); "
                         r"(?P<first>.+); fi$")
+#: The under-load variants' wait for marker files: ``for i in $(seq N); do [ -e A ] && ... &&
+#: [sleep S &&] exit 0; sleep 0.2; done; exit 1``.
+_WAIT_FOR = re.compile(r"^for i in \$\(seq (?P<n>\d+)\); do (?P<tests>(?:\[ -e \S+ \] && )+)"
+                       r"(?:sleep (?P<then>[\d.]+) && )?exit 0; sleep 0\.2; done; exit 1$")
 
 
 def python_source(command: str, indent: str = "") -> list[str]:
@@ -476,11 +480,23 @@ def python_source(command: str, indent: str = "") -> list[str]:
                 f"{indent}else:",
                 f"{indent}    open({marker!r}, 'w').close()",
                 *python_source(found["first"], indent + "    ")]
+    waits = _WAIT_FOR.match(command.strip())
+    if waits:
+        paths = re.findall(r"\[ -e (\S+) \]", waits["tests"])
+        return [f"{indent}for _ in range({int(waits['n'])}):",
+                f"{indent}    if all(os.path.exists(p) for p in {paths!r}):",
+                f"{indent}        time.sleep({float(waits['then'] or 0)!r})",
+                f"{indent}        break",
+                f"{indent}    time.sleep(0.2)",
+                f"{indent}else:",
+                f"{indent}    raise RuntimeError('exit 1')"]
     lines = []
     for step in (s.strip() for s in command.split(";")):
         word, _, arg = step.partition(" ")
         if word == "sleep":
             lines.append(f"{indent}time.sleep({float(arg)!r})")
+        elif word == "touch":
+            lines.append(f"{indent}open({arg!r}, 'w').close()")
         elif word == "exit" and int(arg or 0) != 0:
             lines.append(f"{indent}raise RuntimeError('exit {int(arg)}')")
         elif word in ("true", "exit", ""):
@@ -650,15 +666,17 @@ NO_BARRIER_UNDER_LOAD = _under_load("no-barrier-starts-at-once",
 #: barrier-timeout-from-first-arrival with room for setups that start seconds apart on busy
 #: workers (the stack once started w2's setup more than 6 s after the lead's): the last arrival
 #: comes 6 s after the first, and the timeout (20 s from the first) leaves 14 s, not 4 s; from
-#: the barrier's start it would still expire before anyone arrived (24 s).
+#: the barrier's start it would still expire before anyone arrived (24 s). The lead ends only
+#: once both peers' main work has begun: on the stack a busy worker once started w2's main work
+#: after the lead's 1 s had ended, so w2 rightly never started and left no start time to check.
 TIMEOUT_UNDER_LOAD = _under_load("barrier-timeout-from-first-arrival",
-    _wf("""
+    _wf(f"""
         - name: train
           barrierTimeout: 20
           tasks:
-          - {name: lead, lead: true, setup: "sleep 24", command: "sleep 1"}
-          - {name: w1, setup: "sleep 24", command: "sleep 1"}
-          - {name: w2, setup: "sleep 30", command: "sleep 1"}
+          - {{name: lead, lead: true, setup: "sleep 24", command: "{_PEERS_STARTED}"}}
+          - {{name: w1, setup: "sleep 24", command: "touch {{tmp}}/w1.started; sleep 1"}}
+          - {{name: w2, setup: "sleep 30", command: "touch {{tmp}}/w2.started; sleep 1"}}
         """),
 )
 
@@ -687,13 +705,6 @@ def under_load(scenarios: list[Scenario]) -> list[Scenario]:
     return [variants.get(s.id, s) for s in scenarios]
 
 
-#: The Python-member table as a loaded cluster runs it, without the three scenarios whose timing
-#: a busy worker decides: barrier-releases-together (its 1 s lead can end before the others'
-#: task processes started, which then rightly never start), no-barrier-starts-at-once (w1's two
-#: task starts can take longer than the lead's 8 s setup) and nonlead-fails-ignored (the failing
-#: member can start after its 3 s lead ended). The shell table runs their under-load variants:
-#: their marker-file waits have no Python form here. barrier-timeout-from-first-arrival runs with
-#: the wider margins.
-_PY_LEFT_OUT = ("barrier-releases-together", "no-barrier-starts-at-once", "nonlead-fails-ignored")
-PYTHON_UNDER_LOAD = [TIMEOUT_UNDER_LOAD if s.id == TIMEOUT_UNDER_LOAD.id else s
-                     for s in SCENARIOS if s.id not in _PY_LEFT_OUT]
+#: The Python-member table as a loaded cluster runs it: the same variants as the shell table
+#: (their marker-file waits and touches have Python forms in :func:`python_source`).
+PYTHON_UNDER_LOAD = under_load(SCENARIOS)

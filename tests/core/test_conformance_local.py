@@ -10,8 +10,11 @@ from groupplug.runner import LocalRunner
 from .conformance import (
     BARRIER_UNDER_LOAD,
     INPUT_SCENARIOS,
+    NO_BARRIER_UNDER_LOAD,
+    NONLEAD_FAILS_UNDER_LOAD,
     OSMO_SCENARIOS,
     SCENARIOS,
+    TIMEOUT_UNDER_LOAD,
     with_python_members,
 )
 
@@ -46,10 +49,19 @@ def test_input_scenario(scenario, tmp_path):
     assert scenario.check(report) == []
 
 
+VARIANTS = [BARRIER_UNDER_LOAD, NO_BARRIER_UNDER_LOAD, TIMEOUT_UNDER_LOAD, NONLEAD_FAILS_UNDER_LOAD]
+
+
 @pytest.mark.slow
-def test_the_stack_variant_of_the_barrier_scenario(tmp_path):
-    """The variant the stack suites run (the lead waits for its peers' starts) holds here too."""
-    workflow = load_workflow(BARRIER_UNDER_LOAD.spec_yaml(str(tmp_path)))
+@pytest.mark.parametrize("python", [False, True], ids=["shell", "python"])
+@pytest.mark.parametrize("scenario", VARIANTS, ids=[s.id for s in VARIANTS])
+def test_the_stack_variants_hold_here_too(scenario, python, tmp_path):
+    """The variants the stack suites run (members wait on each other's marker files) hold on
+    the reference engine too, with shell and with Python members."""
+    workflow = load_workflow(scenario.spec_yaml(str(tmp_path)))
+    if python:
+        workflow = with_python_members(workflow)
     report = LocalRunner(workflow, log_dir=tmp_path / "logs").run()
-    assert BARRIER_UNDER_LOAD.check(report) == []
-    assert (tmp_path / "w1.started").exists() and (tmp_path / "w2.started").exists()
+    assert scenario.check(report) == []
+    assert list(tmp_path.glob("*.started")) or list(tmp_path.glob("*.ran")), \
+        "the variant's members did not write their markers"
