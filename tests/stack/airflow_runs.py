@@ -1,6 +1,7 @@
 """Helpers for the Airflow tests on the stack: write a workflow's DAG and trigger runs, wait for
 a task instance's state, follow a run to its report (asserting no task instance is left
-non-final), kill a Celery worker as a lost machine. Waits are on states, never on time.
+non-final), kill a Celery worker as a lost machine, a lead that waits for its peers' starts.
+Waits are on states and marker files, never on time.
 """
 
 from __future__ import annotations
@@ -43,6 +44,23 @@ def finish(airflow, workflow, dag_id: str, run_id: str):
                 if ti["state"] not in FINAL}
     assert open_tis == {}, f"task instances left non-final: {open_tis}"
     return report
+
+
+def after_peers_started(tmp_path, *peers: str) -> str:
+    """A lead's command that ends once every peer's main work has begun (each peer's command
+    starts with ``touch {tmp_path}/PEER.started``), or fails after 120 s. A lead that ends
+    sooner can end before a busy worker starts a peer, which then rightly never starts and
+    leaves no start time for the barrier's assertions."""
+    tests = " && ".join(f"[ -e {tmp_path}/{p}.started ]" for p in peers)
+    return f"for i in $(seq 600); do {tests} && exit 0; sleep 0.2; done; exit 1"
+
+
+def started_after(report, group: str, at: float, names: tuple[str, ...] = ()) -> None:
+    """Every member of ``group`` (or ``names``) began its main work, none before ``at``."""
+    starts = {n: m.started_at for n, m in report.groups[group].members.items()
+              if not names or n in names}
+    assert None not in starts.values(), f"a member never started: {starts} {report.to_json()}"
+    assert min(starts.values()) >= at, f"began before {at}: {starts} {report.to_json()}"
 
 
 def hostnames(airflow, dag_id: str, run_id: str) -> set[str]:

@@ -30,9 +30,11 @@ from groupplug.loader import load_workflow  # noqa: E402
 from tests.airflow.test_conformance_python import python_dag  # noqa: E402
 from tests.core.conformance import PYTHON_UNDER_LOAD as PY_TABLE  # noqa: E402
 from tests.stack.airflow_runs import (  # noqa: E402
+    after_peers_started,
     finish,
     hostnames,
     start,
+    started_after,
     trigger,
     wait_file,
     wait_ti,
@@ -55,15 +57,17 @@ def test_scheduler_restarted_mid_group_run_still_ends_by_the_rules(stack, airflo
     """``held``'s barrier is deferred (``late`` still in setup) and ``busy``'s members run their
     main work when the scheduler is restarted; ``late`` arrives and ``busy``'s lead ends while
     the new scheduler starts."""
+    lead, late = after_peers_started(tmp_path, "w1", "late"), f"touch {tmp_path}/late.started"
+    arrival = f"while [ ! -f {tmp_path}/arrive ]; do sleep 0.5; done"
     yaml = f"""
 workflow:
   name: schedrestart
   groups:
   - name: held
     tasks:
-    - {{name: lead, lead: true, setup: "true", command: "sleep 1"}}
-    - {{name: w1, setup: "true", command: "sleep 600"}}
-    - {{name: late, setup: "while [ ! -f {tmp_path}/arrive ]; do sleep 0.5; done", command: "true"}}
+    - {{name: lead, lead: true, setup: "true", command: "{lead}"}}
+    - {{name: w1, setup: "true", command: "touch {tmp_path}/w1.started; sleep 600"}}
+    - {{name: late, setup: "{arrival}", command: "{late}"}}
   - name: busy
     tasks:
     - {{name: chief, lead: true, command: "{lead_until(tmp_path, 'busy-lead')}"}}
@@ -82,8 +86,7 @@ workflow:
     assert {n: m.state.value for n, m in held.members.items()} == {
         "lead": "succeeded", "w1": "succeeded", "late": "succeeded"}, report.to_json()
     assert "lead finished" in held.members["w1"].reason, report.to_json()
-    setups = max(m.setup_finished_at for m in held.members.values())
-    assert min(m.started_at for m in held.members.values()) >= setups - 0.5, report.to_json()
+    started_after(report, "held", max(m.setup_finished_at for m in held.members.values()) - 0.5)
     assert {n: m.state.value for n, m in busy.members.items()} == {
         "chief": "succeeded", "hand": "succeeded"}, report.to_json()
     assert "lead finished" in busy.members["hand"].reason, report.to_json()
