@@ -633,13 +633,20 @@ def _under_load(scenario_id: str, yaml: str) -> Scenario:
     return replace(next(s for s in SCENARIOS if s.id == scenario_id), yaml=yaml)
 
 
+def wait_for(*paths: str, then: str = "") -> str:
+    """A command that ends once every file in ``paths`` exists (``then`` runs before it ends,
+    e.g. ``"sleep 1"``), or fails after 120 s: the shape :data:`_WAIT_FOR` reads back."""
+    tests = "".join(f"[ -e {p} ] && " for p in paths)
+    then = f"{then} && " if then else ""
+    return f"for i in $(seq 600); do {tests}{then}exit 0; sleep 0.2; done; exit 1"
+
+
 #: barrier-releases-together as a loaded cluster can run it. There the lead's 1 s of main work can
 #: end before a busy worker has even started its peers' task processes, which then rightly never
 #: start (a finished group starts nobody), leaving no start time to compare. Here the lead ends
 #: only once both peers' main work has begun (or fails after 120 s), so the barrier is still what
 #: is measured and no timing decides the result.
-_PEERS_STARTED = ("for i in $(seq 600); do [ -e {tmp}/w1.started ] && [ -e {tmp}/w2.started ]"
-                  " && exit 0; sleep 0.2; done; exit 1")
+_PEERS_STARTED = wait_for("{tmp}/w1.started", "{tmp}/w2.started")
 BARRIER_UNDER_LOAD = _under_load("barrier-releases-together",
     _wf(f"""
         - name: train
@@ -655,7 +662,7 @@ BARRIER_UNDER_LOAD = _under_load("barrier-releases-together",
 #: once w1's main work has begun (or fails after 120 s), so w1 starting before the lead's setup
 #: ended is what a missing barrier allows, not a race against how fast a busy worker starts w1's
 #: two task processes (the Python variant on the Celery stack lost that race once).
-_W1_STARTED = "for i in $(seq 600); do [ -e {tmp}/w1.started ] && exit 0; sleep 0.2; done; exit 1"
+_W1_STARTED = wait_for("{tmp}/w1.started")
 NO_BARRIER_UNDER_LOAD = _under_load("no-barrier-starts-at-once",
     _wf(f"""
         - name: train
@@ -688,8 +695,7 @@ TIMEOUT_UNDER_LOAD = _under_load("barrier-timeout-from-first-arrival",
 #: nonlead-fails-ignored where a busy worker starts the failing member late: the lead (3 s) once
 #: ended first on the stack, so the worker never ran and was stopped ("lead finished"). Here the
 #: lead ends only once the worker's command has run, so its own failure is what is measured.
-_WORKER_RAN = ("for i in $(seq 600); do [ -e {tmp}/worker.ran ] && sleep 1 && exit 0; "
-               "sleep 0.2; done; exit 1")
+_WORKER_RAN = wait_for("{tmp}/worker.ran", then="sleep 1")
 NONLEAD_FAILS_UNDER_LOAD = _under_load("nonlead-fails-ignored",
     _wf(f"""
         - name: train

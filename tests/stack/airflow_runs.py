@@ -13,6 +13,7 @@ import uuid
 from groupplug import service_procs
 from groupplug.airflow import runner
 from groupplug.loader import load_workflow
+from tests.core.conformance import wait_for
 
 FINAL = {"success", "failed", "skipped", "upstream_failed", "removed"}
 
@@ -51,8 +52,7 @@ def after_peers_started(tmp_path, *peers: str) -> str:
     starts with ``touch {tmp_path}/PEER.started``), or fails after 120 s. A lead that ends
     sooner can end before a busy worker starts a peer, which then rightly never starts and
     leaves no start time for the barrier's assertions."""
-    tests = " && ".join(f"[ -e {tmp_path}/{p}.started ]" for p in peers)
-    return f"for i in $(seq 600); do {tests} && exit 0; sleep 0.2; done; exit 1"
+    return wait_for(*(f"{tmp_path}/{p}.started" for p in peers))
 
 
 def started_after(report, group: str, at: float, names: tuple[str, ...] = ()) -> None:
